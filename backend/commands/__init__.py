@@ -1,0 +1,1 @@
+"""Sub-commands of the ``tokenmocap`` CLI, one module each (see ``backend/cli.py``)."""
