@@ -28,4 +28,12 @@ if [ "$want_lite" = 1 ] && [ -f requirements/lite.txt ]; then
   [ -x .venv-lite/bin/python ] || "$PY" -m venv .venv-lite
   pipq .venv-lite -r requirements/lite.txt
 fi
+# Real test material that ships offline in Debian: OpenCV's sample data (vtest.avi pedestrians, messi5.jpg,
+# basketball1.png). Tests that use it skip with that reason when it cannot be installed (not root, no apt).
+if [ ! -f /usr/share/doc/opencv-doc/examples/data/vtest.avi ] && command -v apt-get >/dev/null 2>&1 \
+   && [ "$(id -u)" = 0 ]; then
+  apt-get install -y -q opencv-doc >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q opencv-doc >/dev/null 2>&1; } \
+    || echo "setup.sh: could not install opencv-doc; tests that need its sample videos will skip" >&2
+fi
 echo "setup.sh: environments ready"
