@@ -1,5 +1,6 @@
 """Evaluation: the papers' accuracy and tracking metrics, dataset readers and evaluation protocols."""
 
+from .datasets import BodySample, DatasetFormatError, PoseTrackFrame, read_3dpw, read_emdb, read_posetrack
 from .pose_metrics import (
     acceleration_error,
     align_by_pelvis,
@@ -13,6 +14,12 @@ from .pose_metrics import (
 from .tracking_metrics import TrackingFrame, TrackingScores, box_iou, evaluate_tracking
 
 __all__ = [
+    "BodySample",
+    "DatasetFormatError",
+    "PoseTrackFrame",
+    "read_3dpw",
+    "read_emdb",
+    "read_posetrack",
     "TrackingFrame",
     "TrackingScores",
     "acceleration_error",
