@@ -4,6 +4,7 @@ Imports neither bpy nor torch, so plain pytest covers it (tests/addon_core).
 """
 
 from .animation import CharacterKeys, PosePoint, PoseTrack, character_keys, person_pose_from_json, stack_track
+from .body import RestBodyData, rest_body_from_mapping
 from .bone_pose import (
     CAMERA_TO_BLENDER,
     SMPL_TO_BLENDER,
@@ -44,6 +45,7 @@ __all__ = [
     "PoseTrack",
     "ROOT_MOTION_MODES",
     "ResampledTrack",
+    "RestBodyData",
     "RootMotionMode",
     "SMPL_JOINT_NAMES",
     "SMPL_PARENTS",
@@ -67,6 +69,7 @@ __all__ = [
     "quaternion_slerp",
     "quaternion_to_matrix",
     "resample_track",
+    "rest_body_from_mapping",
     "root_location_keys",
     "rotation_x",
     "source_brackets",

@@ -1,0 +1,33 @@
+"""Everything that writes to ``bpy.data``: characters, actions (one bulk keyframe writer), scene, export."""
+
+from .animate import AnimationSettings, animate_character, bone_rotation_path
+from .build import BuildSettings, build_keyed_character, character_from_person, export_person_fbx
+from .character import CHARACTER_PROP, Character, build_character, find_character, rest_rotations
+from .export import EXPORT_FORMATS, ExportSettings, export_character
+from .keyframes import CurveKeys, add_keys, channelbag_of, write_action
+from .scene import match_camera, set_frame_range, set_scene_fps
+
+__all__ = [
+    "AnimationSettings",
+    "BuildSettings",
+    "CHARACTER_PROP",
+    "Character",
+    "CurveKeys",
+    "EXPORT_FORMATS",
+    "ExportSettings",
+    "add_keys",
+    "animate_character",
+    "bone_rotation_path",
+    "build_character",
+    "build_keyed_character",
+    "channelbag_of",
+    "character_from_person",
+    "export_character",
+    "export_person_fbx",
+    "find_character",
+    "match_camera",
+    "rest_rotations",
+    "set_frame_range",
+    "set_scene_fps",
+    "write_action",
+]
