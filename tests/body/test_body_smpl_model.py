@@ -1,0 +1,70 @@
+"""SMPLBody against the official outputs of the parity fixture, and its behaviour on synthetic files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from backend.body import SMPLBody, SyntheticSMPLFiles, load_smpl_data, smpl_rest_body
+
+RTOL, ATOL = 1e-4, 1e-5  # the fixture README's suggested tolerance
+
+
+def test_matches_official_outputs(fixture_body_models: Path, parity_fixture: Path) -> None:
+    body = SMPLBody.from_files(fixture_body_models / "smpl", fixture_body_models / "SMPL_to_J19.pkl")
+    ref = np.load(parity_fixture / "outputs.npz")
+    with torch.no_grad():
+        out = body(torch.from_numpy(ref["global_orient"]), torch.from_numpy(ref["body_pose"]),
+                   torch.from_numpy(ref["betas"]))
+    for name, actual, key in (("vertices", out.vertices, "pred_vertices"), ("joints", out.joints, "pred_keypoints_3d")):
+        expected = ref[key]
+        diff = np.abs(actual.numpy() - expected).max()
+        np.testing.assert_allclose(actual.numpy(), expected, rtol=RTOL, atol=ATOL,
+                                   err_msg=f"{name} vs official {key}: max |diff| {diff:.3g}")
+
+
+def test_buffers_are_not_persistent(synthetic_smpl: SyntheticSMPLFiles) -> None:
+    body = SMPLBody.from_files(synthetic_smpl.smpl_path, synthetic_smpl.joint_regressor_extra_path)
+    keys = list(body.state_dict())
+    assert keys == [], f"SMPLBody must add no state_dict keys (official checkpoints load strictly), got {keys}"
+    assert body.v_template.dtype == torch.float32, f"buffers are float32 like smplx, got {body.v_template.dtype}"
+
+
+def test_identity_pose_gives_rest_body(synthetic_smpl: SyntheticSMPLFiles) -> None:
+    body = SMPLBody.from_files(synthetic_smpl.smpl_path, synthetic_smpl.joint_regressor_extra_path)
+    betas = torch.tensor([[1.0, -0.5, 0.3, 0, 0, 0, 0, 0, 0, 0.2]])
+    eye = torch.eye(3)
+    out = body(eye.expand(1, 1, 3, 3), eye.expand(1, 23, 3, 3), betas)
+    rest = smpl_rest_body(load_smpl_data(synthetic_smpl.smpl_path), betas[0].numpy())
+    np.testing.assert_allclose(out.vertices[0].numpy(), rest.vertices, atol=1e-5, err_msg="identity pose = rest shape")
+    np.testing.assert_allclose(out.smpl_joints[0].numpy(), rest.joints, atol=1e-5, err_msg="smpl_joints = J(betas)")
+    assert out.joints.shape == (1, 44, 3), f"expected 44 keypoints, got {tuple(out.joints.shape)}"
+    # OpenPose MidHip (index 8) is smplx joint 0, the pelvis.
+    np.testing.assert_allclose(out.joints[0, 8].numpy(), rest.joints[0], atol=1e-6)
+
+
+def test_rotating_root_rotates_everything_about_pelvis(synthetic_smpl: SyntheticSMPLFiles) -> None:
+    body = SMPLBody.from_files(synthetic_smpl.smpl_path)  # no extra regressor: the 45 smplx joints
+    eye = torch.eye(3)
+    flip = torch.diag(torch.tensor([1.0, -1.0, -1.0]))  # 180 deg about x: upright in the camera frame
+    zeros = torch.zeros(1, 10)
+    rest = body(eye.expand(1, 1, 3, 3), eye.expand(1, 23, 3, 3), zeros)
+    turned = body(flip.expand(1, 1, 3, 3), eye.expand(1, 23, 3, 3), zeros)
+    assert turned.joints.shape == (1, 45, 3), f"without SMPL_to_J19 expect 45 joints, got {tuple(turned.joints.shape)}"
+    pelvis = rest.smpl_joints[0, 0]
+    expected = (rest.vertices[0] - pelvis) @ flip.T + pelvis
+    np.testing.assert_allclose(turned.vertices[0].numpy(), expected.numpy(), atol=1e-5)
+    head_y = turned.smpl_joints[0, 15, 1] - turned.smpl_joints[0, 0, 1]
+    assert head_y < -0.3, f"after the 180 deg root flip the head should be below the pelvis in y, got {head_y:.3f}"
+
+
+def test_bad_pose_shapes_are_named(synthetic_smpl: SyntheticSMPLFiles) -> None:
+    body = SMPLBody.from_files(synthetic_smpl.smpl_path)
+    eye = torch.eye(3)
+    with pytest.raises(ValueError, match=r"body_pose should be \(2, 23, 3, 3\)"):
+        body(eye.expand(2, 1, 3, 3), eye.expand(2, 21, 3, 3), torch.zeros(2, 10))
+    with pytest.raises(ValueError, match=r"betas should be \(2, 10\)"):
+        body(eye.expand(2, 1, 3, 3), eye.expand(2, 23, 3, 3), torch.zeros(2, 11))
