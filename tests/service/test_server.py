@@ -1,0 +1,182 @@
+"""A real server on 127.0.0.1 driven by the real client: hello, ping, reconstruct routing, batching across clients,
+cancellation and graceful shutdown (with the deterministic ProbeEngine; the real model is in test_model_service)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from backend import protocol
+from backend.client import ServerError, ServerUnavailable
+from backend.protocol import ErrorCode, MessageType
+
+from .probe_engine import ProbeEngine
+
+
+def _image(value: int, shape=(48, 64, 3)) -> np.ndarray:
+    return np.full(shape, value, np.uint8)
+
+
+def test_hello_without_models_lists_engines_and_limits(start_server, make_client, tmp_path):
+    running = start_server()  # default engine factory, empty models dir: nothing installed
+    hello = make_client(running.address).hello()
+    assert hello["type"] == "hello" and hello["protocol_version"] == protocol.PROTOCOL_VERSION, hello
+    assert hello["engines"]["tokenhmr"]["available"] is False, hello["engines"]
+    assert "tokenmocap models install" in hello["engines"]["tokenhmr"]["reason"], hello["engines"]["tokenhmr"]
+    assert hello["limits"]["max_boxes"] == protocol.DEFAULT_LIMITS.max_boxes, hello["limits"]
+    assert hello["device"].startswith(("cpu", "cuda")), hello["device"]
+    assert hello["loaded_engines"] == [], hello["loaded_engines"]
+
+
+def test_reconstruct_without_tokenhmr_is_no_model_error(start_server, make_client):
+    running = start_server()
+    client = make_client(running.address)
+    with pytest.raises(ServerError) as info:
+        client.reconstruct(_image(10), engine="tokenhmr")
+    assert info.value.code == ErrorCode.NO_MODEL, info.value
+    assert "tokenmocap models install" in info.value.message, info.value.message
+
+
+def test_ping_pong(probe_server, make_client):
+    rtt_ms = make_client(probe_server.address).ping()
+    assert 0 < rtt_ms < 2_000, rtt_ms
+
+
+def test_reconstruct_with_boxes_returns_each_box(probe_server, make_client):
+    image = np.zeros((60, 80, 3), np.uint8)
+    image[:, :40] = 50
+    image[:, 40:] = 200
+    result = make_client(probe_server.address).reconstruct(image, boxes=[[0, 0, 40, 60], [40, 0, 80, 60]])
+    assert result["type"] == MessageType.RESULT and result["image_size"] == [80, 60], result
+    scores = [person["score"] for person in result["people"]]
+    np.testing.assert_allclose(scores, [50 / 255, 200 / 255], rtol=1e-5, err_msg=f"scores {scores}")
+    assert result["people"][1]["bbox"] == [40.0, 0.0, 80.0, 60.0], result["people"][1]
+    assert set(result["timing_ms"]) >= {"queue", "decode", "detect_crop", "infer", "total"}, result["timing_ms"]
+
+
+def test_reconstruct_jpeg_and_png_payloads(probe_server, make_client):
+    import cv2
+
+    client = make_client(probe_server.address)
+    for ext in (".jpg", ".png"):
+        ok, data = cv2.imencode(ext, _image(120, (32, 48, 3)))
+        result = client.reconstruct(data.tobytes())
+        assert result["image_size"] == [48, 32], (ext, result)
+        assert abs(result["people"][0]["score"] - 120 / 255) < 2 / 255, (ext, result["people"])
+
+
+def test_concurrent_clients_get_their_own_results_and_share_batches(start_server, make_client):
+    engine = ProbeEngine(infer_delay_s=0.02)
+    running = start_server(engine_factory=lambda name: engine, batch_wait_ms=20.0)
+    n_clients, n_requests = 6, 4
+    clients = [make_client(running.address) for _ in range(n_clients)]
+    errors: list[str] = []
+
+    def work(i: int) -> None:
+        for k in range(n_requests):
+            value = 10 + 20 * i + k
+            result = clients[i].reconstruct(_image(value))
+            got = result["people"][0]["score"] * 255
+            if abs(got - value) > 1e-3:
+                errors.append(f"client {i} request {k}: expected {value}, got {got}")
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n_clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+    assert sum(engine.batch_sizes) == n_clients * n_requests, engine.batch_sizes
+    assert max(engine.batch_sizes) > 1, f"requests from several clients never shared a batch: {engine.batch_sizes}"
+
+
+def test_cancel_pending_request(start_server, make_client):
+    engine = ProbeEngine(infer_delay_s=0.5)
+    running = start_server(engine_factory=lambda name: engine)
+    client = make_client(running.address)
+    blocker = client.send(MessageType.RECONSTRUCT, *client.image_fields(_image(1)))  # occupies the forward
+    assert engine.infer_started.wait(5), "the first request never reached the engine"
+    target = client.send(MessageType.RECONSTRUCT, *client.image_fields(_image(2)))
+    client.cancel(target)
+    replies = {}
+    deadline = time.monotonic() + 5
+    while len(replies) < 3 and time.monotonic() < deadline:
+        reply = client.receive(1000)
+        if reply is not None:
+            replies.setdefault(reply.id, []).append(reply.header)
+    assert replies[target][0]["type"] == "error" and replies[target][0]["code"] == ErrorCode.CANCELLED, replies
+    cancel_replies = [h for hs in replies.values() for h in hs if h["type"] == MessageType.CANCELLED]
+    assert cancel_replies and cancel_replies[0]["found"] is True, replies
+    assert replies[blocker][0]["type"] == MessageType.RESULT, replies
+    assert len(replies[target]) == 1, f"the cancelled request must get exactly one reply: {replies[target]}"
+    assert sum(engine.batch_sizes) == 1, f"the cancelled request still ran: {engine.batch_sizes}"
+
+
+def test_cancel_event_from_another_thread(start_server, make_client):
+    engine = ProbeEngine(infer_delay_s=1.0)
+    running = start_server(engine_factory=lambda name: engine)
+    client = make_client(running.address)
+    from backend.client import RequestCancelled
+
+    event = threading.Event()
+    threading.Timer(0.2, event.set).start()
+    start = time.monotonic()
+    with pytest.raises(RequestCancelled):
+        client.reconstruct(_image(3), cancel_event=event)
+    assert time.monotonic() - start < 0.9, "cancellation waited for the forward pass"
+    assert client.ping() > 0  # the client is still usable; the late error reply is dropped by id
+
+
+def test_mismatched_reply_ids_are_dropped(probe_server, make_client):
+    client = make_client(probe_server.address)
+    stray = client.send(MessageType.PING)  # its pong arrives while we wait for the next request
+    time.sleep(0.1)
+    hello = client.hello()
+    assert hello["type"] == "hello" and hello["id"] != stray, hello
+
+
+def test_client_times_out_and_retries_when_no_server(make_client):
+    client = make_client("tcp://127.0.0.1:9", timeout_ms=100, retries=2)
+    start = time.monotonic()
+    with pytest.raises(ServerUnavailable) as info:
+        client.hello(timeout_ms=100)
+    elapsed = time.monotonic() - start
+    assert 0.15 < elapsed < 2.0, f"expected ~2 x 100 ms of waiting, got {elapsed:.3f} s"
+    assert "tokenmocap serve" in str(info.value), info.value
+
+
+def test_lazy_pirate_reconnects_to_a_restarted_server(start_server, make_client):
+    engine = ProbeEngine()
+    first = start_server(engine_factory=lambda name: engine)
+    address = first.address
+    client = make_client(address, timeout_ms=300, retries=10)
+    assert client.ping() > 0
+    first.stop()
+    second = start_server(engine_factory=lambda name: engine, address=address)
+    assert second.address == address
+    assert client.hello(timeout_ms=300)["type"] == "hello"
+
+
+def test_shutdown_answers_every_pending_request(start_server, make_client):
+    engine = ProbeEngine(infer_delay_s=0.3, max_batch=1)
+    running = start_server(engine_factory=lambda name: engine, shutdown_grace_ms=400, max_batch=1)
+    client = make_client(running.address)
+    ids = [client.send(MessageType.RECONSTRUCT, *client.image_fields(_image(i))) for i in range(8)]
+    assert engine.infer_started.wait(5)
+    running.server.stop()
+    answers = {}
+    deadline = time.monotonic() + 10
+    while len(answers) < len(ids) and time.monotonic() < deadline:
+        reply = client.receive(500)
+        if reply is not None:
+            answers[reply.id] = reply.header
+    running.thread.join(10)
+    assert not running.thread.is_alive(), "server thread still running after shutdown"
+    assert set(answers) == set(ids), f"unanswered: {set(ids) - set(answers)}"
+    kinds = [answers[i]["type"] if answers[i]["type"] == "result" else answers[i]["code"] for i in ids]
+    assert kinds[0] == "result", kinds
+    assert "shutting_down" in kinds, f"8 x 0.3 s of work cannot finish in a 0.4 s grace period: {kinds}"
+    assert set(kinds) <= {"result", "shutting_down"}, kinds
