@@ -16,16 +16,7 @@ from training.losses import (
     tokenizer_losses,
 )
 from training.thresholds import TALSThresholds, default_thresholds, load_thresholds, save_thresholds
-from training.vq import (
-    codebook_usage,
-    ema_codebook_update,
-    nearest_codes,
-    perplexity,
-    random_codes_from_batch,
-    reset_dead_codes,
-    straight_through,
-    vq_losses,
-)
+from training.metrics import codebook_usage, mean_distance_mm
 
 __all__ = [
     "TALSMasks",
@@ -34,21 +25,15 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "default_thresholds",
-    "ema_codebook_update",
     "keypoint_2d_loss",
     "keypoint_3d_loss",
     "load_config",
     "load_thresholds",
-    "nearest_codes",
+    "mean_distance_mm",
     "parameter_loss",
-    "perplexity",
-    "random_codes_from_batch",
-    "reset_dead_codes",
     "save_config",
     "save_thresholds",
-    "straight_through",
     "tals_keypoint_2d_masks",
     "tals_pose_masks",
     "tokenizer_losses",
-    "vq_losses",
 ]

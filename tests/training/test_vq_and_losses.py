@@ -7,21 +7,15 @@ import math
 import pytest
 import torch
 
+from backend.models.quantizer import QuantizeEMAReset
 from training import (
     codebook_usage,
-    ema_codebook_update,
     keypoint_2d_loss,
     keypoint_3d_loss,
-    nearest_codes,
     parameter_loss,
-    perplexity,
-    random_codes_from_batch,
-    reset_dead_codes,
-    straight_through,
     tals_keypoint_2d_masks,
     tals_pose_masks,
     tokenizer_losses,
-    vq_losses,
 )
 from training._rotations import axis_angle_to_matrix, geodesic_angle, matrix_to_rot6d, rot6d_to_matrix
 
@@ -31,74 +25,56 @@ def _close(actual: torch.Tensor | float, expected: float, tol: float = 1e-6) -> 
     assert abs(value - expected) <= tol, f"expected {expected}, got {value}"
 
 
-def test_nearest_codes_picks_smallest_l2() -> None:
-    codebook = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
-    x = torch.tensor([[0.9, 0.1], [0.1, 1.2], [-0.2, -0.3], [0.2, 0.9]])
-    # distances² to codes: row0 → (0.82, 0.02, 3.62); row1 → (1.45, 2.25, 0.65); row3 → (0.85, 1.45, 1.25)
-    idx = nearest_codes(x, codebook)
-    assert idx.tolist() == [1, 2, 0, 0], f"expected [1, 2, 0, 0], got {idx.tolist()}"
+def _quantizer(code_sum: torch.Tensor, code_count: torch.Tensor) -> QuantizeEMAReset:
+    q = QuantizeEMAReset(code_sum.shape[0], code_sum.shape[1], mu=0.9)
+    q.code_sum.copy_(code_sum)
+    q.code_count.copy_(code_count)
+    q.codebook.copy_(code_sum / code_count[:, None])
+    q.initialized.fill_(True)
+    return q
 
 
 def test_ema_update_matches_hand_computation() -> None:
-    code_sum = torch.tensor([[2.0, 2.0], [0.0, 0.0], [4.0, 0.0]])
-    code_count = torch.tensor([2.0, 0.5, 1.0])
-    x = torch.tensor([[1.0, 3.0], [3.0, 1.0], [5.0, 5.0]])
-    idx = torch.tensor([0, 0, 2])
-    new_sum, new_count = ema_codebook_update(code_sum, code_count, x, idx, mu=0.9)
-    # code 0: 0.9·(2,2) + 0.1·(4,4) = (2.2, 2.2), count 0.9·2 + 0.1·2 = 2.0
-    # code 1: 0.9·(0,0) = (0,0), count 0.45; code 2: 0.9·(4,0) + 0.1·(5,5) = (4.1, 0.5), count 1.0
-    expected_sum = torch.tensor([[2.2, 2.2], [0.0, 0.0], [4.1, 0.5]])
-    expected_count = torch.tensor([2.0, 0.45, 1.0])
-    assert torch.allclose(new_sum, expected_sum, atol=1e-6), f"expected {expected_sum}, got {new_sum}"
-    assert torch.allclose(new_count, expected_count, atol=1e-6), f"expected {expected_count}, got {new_count}"
+    """The backend quantizer's EMA step, which the tokenizer training runs, against hand-worked numbers."""
+    q = _quantizer(torch.tensor([[2.0, 2.0], [0.5, 0.5], [4.0, 0.0]]), torch.tensor([2.0, 1.0, 1.0]))
+    x = torch.tensor([[1.0, 3.0], [0.0, 2.0], [5.0, 5.0], [4.4, 0.2]])
+    idx = q.quantize(x)
+    # codes (1,1), (0.5,0.5), (4,0): squared distances (4, 6.5, 18), (2, 2.5, 20), (32, 40.5, 26), (11.6, 15.3, 0.2)
+    assert idx.tolist() == [0, 0, 2, 2], f"expected nearest codes [0, 0, 2, 2], got {idx.tolist()}"
+    q.update_codebook(x, idx)
+    # code 0: sum 0.9·(2,2) + 0.1·(1,5) = (1.9,2.3), count 0.9·2 + 0.1·2 = 2.0 → code (0.95, 1.15)
+    # code 2: sum 0.9·(4,0) + 0.1·(9.4,5.2) = (4.54,0.52), count 0.9 + 0.2 = 1.1 → code (4.1273, 0.4727)
+    expected_count = torch.tensor([2.0, 0.9, 1.1])
+    assert torch.allclose(q.code_count, expected_count, atol=1e-6), f"expected {expected_count}, got {q.code_count}"
+    assert torch.allclose(q.codebook[0], torch.tensor([0.95, 1.15]), atol=1e-6), f"code 0: got {q.codebook[0]}"
+    expected2 = torch.tensor([4.54 / 1.1, 0.52 / 1.1])
+    assert torch.allclose(q.codebook[2], expected2, atol=1e-5), f"code 2: expected {expected2}, got {q.codebook[2]}"
 
 
-def test_reset_dead_codes_replaces_only_dead_codes() -> None:
-    code_sum = torch.tensor([[2.2, 2.2], [0.1, 0.0], [4.1, 0.5]])
-    code_count = torch.tensor([2.0, 0.45, 1.0])
-    random_codes = torch.tensor([[9.0, 9.0], [7.0, -7.0], [8.0, 8.0]])
-    codebook, new_sum, new_count, alive = reset_dead_codes(code_sum, code_count, random_codes)
-    expected = torch.tensor([[1.1, 1.1], [7.0, -7.0], [4.1, 0.5]])
-    assert torch.allclose(codebook, expected, atol=1e-6), f"expected {expected}, got {codebook}"
-    assert alive.tolist() == [True, False, True], f"expected alive [True, False, True], got {alive.tolist()}"
-    # the reset code's statistics now describe the new code (sum = code, count = 1)
-    assert torch.allclose(new_sum[1], torch.tensor([7.0, -7.0])), f"expected reset sum (7,-7), got {new_sum[1]}"
-    assert new_count.tolist() == pytest.approx([2.0, 1.0, 1.0]), f"expected counts [2,1,1], got {new_count}"
+def test_dead_code_is_reset_to_a_batch_vector() -> None:
+    """Code 1's EMA count falls to 0.9 < 1, so it is replaced by a vector of the current batch."""
+    q = _quantizer(torch.tensor([[2.0, 2.0], [0.5, 0.5], [4.0, 0.0]]), torch.tensor([2.0, 1.0, 1.0]))
+    x = torch.tensor([[1.0, 3.0], [0.0, 2.0], [5.0, 5.0], [4.4, 0.2]])
+    q.update_codebook(x, q.quantize(x))
+    distance = torch.cdist(q.codebook[1:2], x).min()
+    assert float(distance) < 1e-6, f"dead code should equal a batch vector, distance {float(distance)}"
+    assert not torch.allclose(q.codebook[1], torch.tensor([0.5, 0.5])), "dead code kept its old value"
 
 
-def test_random_codes_tile_small_batches_with_noise() -> None:
-    x = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]])
-    gen = torch.Generator().manual_seed(0)
-    codes = random_codes_from_batch(x, 6, gen)
-    assert codes.shape == (6, 4), f"expected (6, 4), got {tuple(codes.shape)}"
-    # every code is a batch vector plus noise of std 0.01/√4 = 0.005: within 0.05 of a row, but not equal
-    dist = torch.cdist(codes, x).min(dim=1).values
-    assert float(dist.max()) < 0.05, f"expected codes near batch rows, max distance {float(dist.max())}"
-    assert float(dist.min()) > 0.0, "expected tiled codes to carry noise, found an exact copy"
+def test_quantizer_forward_losses_and_straight_through() -> None:
+    q = _quantizer(torch.tensor([[0.0, 0.0], [1.0, 1.0]]), torch.tensor([1.0, 1.0])).eval()
+    latent = torch.tensor([[[0.2, 0.9], [0.1, 1.2]]], requires_grad=True)  # (B=1, D=2, T=2)
+    quantized, commit, ppl = q(latent)
+    # token 0 = (0.2, 0.1) → code 0, token 1 = (0.9, 1.2) → code 1; squared errors 0.04+0.01+0.01+0.04 → mean 0.025
+    assert abs(float(commit) - 0.025) < 1e-6, f"expected commitment loss 0.025, got {float(commit)}"
+    assert abs(float(ppl) - 2.0) < 1e-4, f"two codes used once each: expected perplexity 2, got {float(ppl)}"
+    expected = torch.tensor([[[0.0, 1.0], [0.0, 1.0]]])
+    assert torch.allclose(quantized.detach(), expected), f"expected {expected}, got {quantized}"
+    quantized.sum().backward()
+    assert torch.equal(latent.grad, torch.ones_like(latent)), f"straight-through gradient must be 1, got {latent.grad}"
 
 
-def test_vq_losses_and_straight_through() -> None:
-    x = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
-    x_q = torch.tensor([[1.5, 2.0], [2.0, 4.0]], requires_grad=True)
-    embed, commit = vq_losses(x, x_q)
-    # squared differences 0.25, 0, 1, 0 → mean 0.3125 for both losses
-    _close(embed, 0.3125)
-    _close(commit, 0.3125)
-    commit.backward()
-    assert x_q.grad is None or float(x_q.grad.abs().sum()) == 0.0, "commitment loss must not reach the codebook"
-    expected_grad = 2 * (x.detach() - x_q.detach()) / 4
-    assert torch.allclose(x.grad, expected_grad), f"expected grad {expected_grad}, got {x.grad}"
-    st = straight_through(x, x_q)
-    assert torch.equal(st.detach(), x_q.detach()), f"straight-through value must equal x_q, got {st}"
-    x.grad = None
-    st.sum().backward()
-    assert torch.equal(x.grad, torch.ones_like(x)), f"straight-through gradient must be 1, got {x.grad}"
-
-
-def test_perplexity_and_usage() -> None:
-    _close(perplexity(torch.tensor([0, 0, 0, 0]), 4), 1.0, 1e-5)
-    _close(perplexity(torch.tensor([0, 1, 2, 3]), 4), 4.0, 1e-4)
-    _close(perplexity(torch.tensor([0, 0, 1, 1]), 4), 2.0, 1e-4)
+def test_codebook_usage() -> None:
     _close(codebook_usage(torch.tensor([[0, 1], [1, 3]]), 8), 3 / 8)
 
 
