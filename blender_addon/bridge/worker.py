@@ -26,6 +26,7 @@ __all__ = ["BridgeEvent", "BridgeWorker", "CurveKeyPair"]
 
 _log = logging.getLogger(__name__)
 _POLL_MS = 20  # worker loop tick: how often it checks the outgoing queue while waiting for replies
+_STOP_LINGER_MS = 250  # on stop, how long queued messages (e.g. a last cancel) may take to leave
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,10 @@ class BridgeWorker:
                     while sock.poll(0):
                         self._handle_frames(sock.recv_multipart(copy=True), pending)
                 self._expire(pending)
+            # Send what the main thread queued last (a cancel usually), then give it a moment to leave.
+            self._flush_outgoing(sock, pending)
+            sock.close(linger=_STOP_LINGER_MS)
+            sock = None
         except zmq.ZMQError as e:
             self._events.put(BridgeEvent("failure", None, message=f"ZeroMQ error on {self.address}: {e}"))
         finally:

@@ -27,6 +27,7 @@ class PosePoint:
     cam_t_full: np.ndarray  # (3,) SMPL origin translation, OpenCV camera frame, metres
     focal_length_px: float  # full-image focal length in pixels
     bbox_xyxy: np.ndarray  # (4,) person box in image pixels
+    score: float  # detection confidence in [0, 1]
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ def person_pose_from_json(obj: dict, where: str = "person result") -> PosePoint:
         cam_t_full=_array(obj, "cam_t_full", (3,), where),
         focal_length_px=focal,
         bbox_xyxy=_array(obj, "bbox", (4,), where),
+        score=float(_array(obj, "score", (), where)),
     )
 
 

@@ -89,3 +89,146 @@ def body_model() -> dict:
 def make_person():
     """``make_person(seed, t_z, scale)`` → a synthetic ``PersonResult`` JSON object."""
     return synthetic_person
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# A scripted backend: a real ZeroMQ ROUTER on 127.0.0.1 (random port) speaking protocol v1 from the shared
+# protocol module, answering with synthetic data. Used until/besides the real server test (test_real_backend.py).
+
+import threading  # noqa: E402
+
+import zmq  # noqa: E402
+
+from blender_addon.bridge import protocol  # noqa: E402
+
+MT = protocol.MessageType
+
+
+class ScriptedBackend:
+    """Serves hello, body_model, reconstruct and video requests from a thread; records what it received."""
+
+    def __init__(self, people: list[dict], video_tracks: dict[int, list[int]] | None = None,
+                 fail_reconstruct: str | None = None, frame_delay_s: float = 0.0) -> None:
+        self.people = people
+        self.video_tracks = video_tracks or {}
+        self.fail_reconstruct = fail_reconstruct
+        self.frame_delay_s = frame_delay_s
+        self.received: list[dict] = []
+        self.cancelled = threading.Event()
+        self._context = zmq.Context()
+        self._sock = self._context.socket(zmq.ROUTER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        port = self._sock.bind_to_random_port("tcp://127.0.0.1")
+        self.address = f"tcp://127.0.0.1:{port}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _send(self, envelope, header, payloads=()):
+        self._sock.send_multipart([*envelope, *protocol.encode(header, payloads)])
+
+    def _run(self):
+        poller = zmq.Poller()
+        poller.register(self._sock, zmq.POLLIN)
+        video = None  # (envelope, rid, session, next index, end)
+        while not self._stop.is_set():
+            if dict(poller.poll(10)).get(self._sock):
+                frames = self._sock.recv_multipart()
+                envelope, message = frames[:1], protocol.decode(frames[1:])
+                self.received.append(message.header)
+                rid, kind = message.id, message.type
+                if kind == MT.HELLO:
+                    self._send(envelope, protocol.make_header(MT.HELLO, rid, server_version="scripted",
+                                                              protocol_version=1, device="cpu", engines=["tokenhmr"]))
+                elif kind == MT.BODY_MODEL:
+                    body = synthetic_body_model(seed=len(self.received))
+                    arrays = {k: body[k].astype(np.float32) for k in ("vertices", "weights", "joints")}
+                    arrays["faces"] = body["faces"].astype(np.int32)
+                    desc, payloads = protocol.encode_arrays(arrays)
+                    self._send(envelope, protocol.make_header(
+                        MT.BODY_MODEL, rid, joint_names=body["joint_names"], parents=body["parents"].tolist(),
+                        arrays=desc), payloads)
+                elif kind == MT.RECONSTRUCT:
+                    if self.fail_reconstruct:
+                        self._send(envelope, protocol.error_header(rid, "no_model", self.fail_reconstruct))
+                    else:
+                        self._send(envelope, protocol.make_header(MT.RESULT, rid, people=self.people))
+                elif kind == MT.VIDEO_START:
+                    opts = message.header["options"]
+                    video = [envelope, rid, "s1", opts["frame_start"], opts["frame_end"]]
+                    self._send(envelope, protocol.make_header(MT.VIDEO_STARTED, rid, session="s1"))
+                elif kind == MT.CANCEL:
+                    self.cancelled.set()
+                    video = None
+                    self._send(envelope, protocol.make_header(MT.CANCELLED, rid, target=message.header["target"]))
+            if video is not None:
+                envelope, rid, session, index, end = video
+                if index > end:
+                    self._send(envelope, protocol.make_header(MT.VIDEO_DONE, rid, session=session))
+                    video = None
+                    continue
+                tracks = [{"track_id": tid, "state": "observed",
+                           "person": synthetic_person(seed=100 * tid + index, t_z=5 + 0.05 * index)}
+                          for tid, frames in self.video_tracks.items() if index in frames]
+                self._send(envelope, protocol.make_header(MT.FRAME_RESULT, rid, session=session, index=index,
+                                                          tracks=tracks))
+                video[3] = index + 1
+                if self.frame_delay_s:
+                    self._stop.wait(self.frame_delay_s)
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(5)
+        self._sock.close(linger=0)
+        self._context.term()
+
+
+@pytest.fixture
+def scripted_backend():
+    """``scripted_backend(people=[...], video_tracks={id: frames}, ...)`` → a running ScriptedBackend."""
+    started: list[ScriptedBackend] = []
+
+    def _start(**kwargs) -> ScriptedBackend:
+        backend = ScriptedBackend(**{"people": [], **kwargs})
+        started.append(backend)
+        return backend
+
+    yield _start
+    for backend in started:
+        backend.close()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The add-on installed as a real extension: copied (protocol symlink resolved) into a temporary extension
+# repository and enabled through addon_utils, so __package__, preferences and relative imports are as in a user's
+# Blender.
+
+import importlib  # noqa: E402
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EXT_REPO = "tmtest"
+EXT_MODULE = f"bl_ext.{EXT_REPO}.tokenmocap"
+
+
+@pytest.fixture
+def addon(fresh_scene, tmp_path):
+    """The enabled extension's top module (``bl_ext.tmtest.tokenmocap``); disabled and removed afterwards."""
+    import addon_utils
+
+    repo_dir = tmp_path / "extensions"
+    shutil.copytree(REPO_ROOT / "blender_addon", repo_dir / "tokenmocap", symlinks=False,
+                    ignore=shutil.ignore_patterns("__pycache__", "wheels"))
+    repos = bpy.context.preferences.extensions.repos
+    repo = repos.new(name=EXT_REPO, module=EXT_REPO, custom_directory=str(repo_dir), source="USER")
+    module = addon_utils.enable(EXT_MODULE, default_set=True, handle_error=None)
+    assert module is not None, f"enabling {EXT_MODULE} failed"
+    yield importlib.import_module(EXT_MODULE)
+    addon_utils.disable(EXT_MODULE, default_set=True)
+    repos.remove(repo)
+
+
+@pytest.fixture
+def addon_prefs(addon):
+    return bpy.context.preferences.addons[EXT_MODULE].preferences

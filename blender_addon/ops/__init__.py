@@ -1,0 +1,1 @@
+"""Thin operators: read properties, call bridge/blender_io, report. Registered by ``registration.py``."""

@@ -1,0 +1,1 @@
+"""Preferences, window-manager properties and the sidebar panel. Registered by ``registration.py``."""

@@ -1,0 +1,181 @@
+"""The extension in a real Blender: registration, and every operator against a ZeroMQ backend on loopback.
+
+The backend here is scripted (a real ROUTER socket in a thread, protocol v1, synthetic results) so the add-on's
+side is tested exactly; test_real_backend.py runs the same operators against the real server process.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy", reason="needs bpy (run in .venv-blender)")
+
+VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+OPERATORS = ("reconstruct_image", "video_mocap", "export", "cancel", "test_connection", "start_backend")
+
+
+def _png(tmp_path: Path, width: int = 640, height: int = 480) -> Path:
+    image = bpy.data.images.new("src", width, height)
+    image.pixels.foreach_set(np.random.default_rng(0).random(width * height * 4).astype(np.float32))
+    path = tmp_path / "people.png"
+    image.filepath_raw = str(path)
+    image.file_format = "PNG"
+    image.save()
+    bpy.data.images.remove(image)
+    return path
+
+
+def _armatures() -> list[str]:
+    return sorted(o.name for o in bpy.context.scene.objects if o.type == "ARMATURE")
+
+
+def test_register_and_unregister(addon, addon_prefs):
+    import addon_utils
+
+    for name in OPERATORS:
+        assert hasattr(bpy.types, f"TOKENMOCAP_OT_{name}"), f"operator tokenmocap.{name} is not registered"
+        assert getattr(bpy.ops.tokenmocap, name).idname() == f"TOKENMOCAP_OT_{name}"
+    assert addon_prefs.backend_address == "tcp://127.0.0.1:5555", addon_prefs.backend_address
+    assert type(addon_prefs).bl_idname == "bl_ext.tmtest.tokenmocap", "preferences use bl_idname = __package__"
+    assert bpy.context.window_manager.tokenmocap_status == "idle"
+    assert hasattr(bpy.types, "TOKENMOCAP_PT_main")
+    addon_utils.disable("bl_ext.tmtest.tokenmocap", default_set=True)
+    for name in OPERATORS:
+        assert not hasattr(bpy.types, f"TOKENMOCAP_OT_{name}"), f"tokenmocap.{name} still registered after disable"
+    assert not hasattr(bpy.types.WindowManager, "tokenmocap_status"), "window-manager properties removed"
+    addon_utils.enable("bl_ext.tmtest.tokenmocap", default_set=True)  # the fixture disables it again
+
+
+def test_connection_test_reports_server_and_missing_backend(addon, addon_prefs, scripted_backend):
+    backend = scripted_backend()
+    addon_prefs.backend_address = backend.address
+    assert bpy.ops.tokenmocap.test_connection() == {"FINISHED"}
+    assert addon_prefs.connection_status.startswith("connected: server scripted"), addon_prefs.connection_status
+    assert "engines: tokenhmr" in addon_prefs.connection_status
+    from bl_ext.tmtest.tokenmocap.ops.control import check_connection
+
+    ok, status = check_connection("tcp://127.0.0.1:9", None, timeout_ms=300)  # nothing listens there
+    assert not ok and "no answer from tcp://127.0.0.1:9" in status, status
+
+
+def test_reconstruct_image_builds_every_person(addon, addon_prefs, scripted_backend, make_person, tmp_path):
+    people = [make_person(seed=1, t_z=6.0), make_person(seed=2, t_z=8.0)]
+    backend = scripted_backend(people=people)
+    addon_prefs.backend_address = backend.address
+    path = _png(tmp_path)
+    assert bpy.ops.tokenmocap.reconstruct_image(filepath=str(path)) == {"FINISHED"}
+    assert _armatures() == ["TM_track_0", "TM_track_1"], _armatures()
+    sent = [h for h in backend.received if h["type"] == "reconstruct"]
+    assert sent and sent[0]["image"]["encoding"] == "png", f"reconstruct request {sent}"
+    body_requests = [h for h in backend.received if h["type"] == "body_model"]
+    assert sorted(tuple(np.round(h["betas"], 6)) for h in body_requests) == sorted(
+        tuple(np.round(p["betas"], 6)) for p in people), "one body_model request per person with its betas"
+    arm = bpy.data.objects["TM_track_1"]
+    assert arm.animation_data.action.name == "TM_track_1_people"
+    bpy.context.scene.frame_set(1)
+    head = np.array(arm.pose.bones["pelvis"].head)
+    # Camera space: the pelvis is M (J0 + t), so its Blender y is t_z (8 m) plus J0's small z offset.
+    assert abs(head[1] - 8.0) < 0.1, f"person 1 stands 8 m in front of the camera, pelvis at {head}"
+    wm = bpy.context.window_manager
+    assert [p.index for p in wm.tokenmocap_people] == [0, 1], "the person list is filled"
+    assert not wm.tokenmocap_running and wm.tokenmocap_progress == 1.0
+    scene = bpy.context.scene
+    assert scene.camera is not None and (scene.render.resolution_x, scene.render.resolution_y) == (640, 480)
+
+
+def test_reconstruct_image_person_index_and_errors(addon, addon_prefs, scripted_backend, make_person, tmp_path):
+    backend = scripted_backend(people=[make_person(seed=1), make_person(seed=2), make_person(seed=3)])
+    addon_prefs.backend_address = backend.address
+    path = _png(tmp_path)
+    assert bpy.ops.tokenmocap.reconstruct_image(filepath=str(path), person_index=2) == {"FINISHED"}
+    assert _armatures() == ["TM_track_2"], _armatures()
+    with pytest.raises(RuntimeError, match=r"person index 5 does not exist: the image has 3 people"):
+        bpy.ops.tokenmocap.reconstruct_image(filepath=str(path), person_index=5)
+    failing = scripted_backend(fail_reconstruct="no TokenHMR model installed; run tokenmocap models install")
+    addon_prefs.backend_address = failing.address
+    with pytest.raises(RuntimeError, match=r"backend error \(no_model\): no TokenHMR model installed"):
+        bpy.ops.tokenmocap.reconstruct_image(filepath=str(path))
+    with pytest.raises(RuntimeError, match="image file not found"):
+        bpy.ops.tokenmocap.reconstruct_image(filepath=str(tmp_path / "missing.png"))
+    assert not bpy.context.window_manager.tokenmocap_running
+
+
+@pytest.fixture
+def vtest() -> Path:
+    if not VTEST.is_file():
+        pytest.skip(f"{VTEST} is missing (Debian package opencv-doc; scripts/setup.sh installs it)")
+    return VTEST
+
+
+def test_video_mocap_keys_one_character_per_track(addon, addon_prefs, scripted_backend, vtest):
+    backend = scripted_backend(video_tracks={1: list(range(0, 10)), 2: list(range(3, 10)), 7: [0, 1]})
+    addon_prefs.backend_address = backend.address
+    result = bpy.ops.tokenmocap.video_mocap(filepath=str(vtest), frame_start=0, frame_end=9,
+                                             root_motion="ground_aligned")
+    assert result == {"FINISHED"}
+    assert _armatures() == ["TM_track_1", "TM_track_2"], f"track 7 (2 frames) is skipped; got {_armatures()}"
+    start = [h for h in backend.received if h["type"] == "video_start"][0]
+    assert start["path"] == str(vtest) and start["options"]["frame_end"] == 9 and start["fps"] == 10.0, start
+    scene = bpy.context.scene
+    assert scene.render.fps == 10 and (scene.frame_start, scene.frame_end) == (4, 10), \
+        f"fps {scene.render.fps}, range {scene.frame_start}..{scene.frame_end}"
+    arm = bpy.data.objects["TM_track_2"]
+    bag = arm.animation_data.action.layers[0].strips[0].channelbag(arm.animation_data.action_slot)
+    fc = bag.fcurves.find('pose.bones["right_knee"].rotation_quaternion', index=1)
+    co = np.empty(len(fc.keyframe_points) * 2, dtype=np.float32)
+    fc.keyframe_points.foreach_get("co", co)
+    assert co[0::2].tolist() == list(range(4, 11)), f"track 2 keyed at video frames 3..9 + 1, got {co[0::2]}"
+    assert bpy.ops.tokenmocap.video_mocap(filepath=str(vtest), frame_start=0, frame_end=9, track_ids="7") == {"FINISHED"}
+    assert "TM_track_7" in _armatures()
+    with pytest.raises(RuntimeError, match="track 5 does not exist"):
+        bpy.ops.tokenmocap.video_mocap(filepath=str(vtest), frame_start=0, frame_end=9, track_ids="5")
+    with pytest.raises(RuntimeError, match="expected numbers separated by commas"):
+        bpy.ops.tokenmocap.video_mocap(filepath=str(vtest), track_ids="one")
+
+
+def test_modal_body_shows_progress_and_cancel_stops(addon, addon_prefs, scripted_backend, vtest):
+    from bl_ext.tmtest.tokenmocap.blender_io import BuildSettings
+    from bl_ext.tmtest.tokenmocap.bridge import VideoJob, VideoOptions
+    from bl_ext.tmtest.tokenmocap.ops.runtime import JobRun, drive_job, make_worker
+
+    backend = scripted_backend(video_tracks={1: list(range(0, 400))}, frame_delay_s=0.01)
+    addon_prefs.backend_address = backend.address
+    context = bpy.context
+    worker = make_worker(context)
+    job = VideoJob(worker, str(vtest), 10.0, VideoOptions(0, 399))
+    run = JobRun(worker, job, BuildSettings(fps_source=10.0))
+    wm = context.window_manager
+    wm.tokenmocap_running = True
+    deadline = time.monotonic() + 10
+    while job.frames_done < 5 and time.monotonic() < deadline:
+        assert not drive_job(context, run), f"finished early: {run.error}"
+        time.sleep(0.02)
+    assert job.frames_done >= 5 and wm.tokenmocap_running
+    assert 0 < wm.tokenmocap_progress < 0.9 and wm.tokenmocap_status.startswith("frame "), \
+        f"progress {wm.tokenmocap_progress}, status {wm.tokenmocap_status!r}"
+    assert bpy.ops.tokenmocap.cancel() == {"FINISHED"}
+    assert drive_job(context, run), "the tick after a cancel request finishes the run"
+    assert job.cancelled and run.error is None and not wm.tokenmocap_running
+    assert backend.cancelled.wait(5), "the backend received a cancel request"
+    assert run.characters == [] and _armatures() == []
+    assert not worker.alive, "the bridge thread stopped"
+
+
+def test_export_operator_writes_selected_character(addon, addon_prefs, scripted_backend, make_person, tmp_path):
+    backend = scripted_backend(people=[make_person(seed=4)])
+    addon_prefs.backend_address = backend.address
+    bpy.ops.tokenmocap.reconstruct_image(filepath=str(_png(tmp_path)))
+    mesh = bpy.data.objects["TM_track_0_body"]
+    bpy.context.view_layer.objects.active = mesh  # the body mesh selects its character too
+    out = tmp_path / "out" / "character.fbx"
+    assert bpy.ops.tokenmocap.export(filepath=str(out), file_format="FBX", tpose_frame=True) == {"FINISHED"}
+    assert out.is_file() and out.stat().st_size > 10_000, f"FBX written: {out.stat().st_size} bytes"
+    bvh = tmp_path / "character.bvh"
+    assert bpy.ops.tokenmocap.export(filepath=str(bvh), file_format="BVH") == {"FINISHED"}
+    assert "ROOT pelvis" in bvh.read_text()
+    with pytest.raises(RuntimeError, match="must end in .glb or .gltf"):
+        bpy.ops.tokenmocap.export(filepath=str(tmp_path / "x.fbx"), file_format="GLTF")
