@@ -26,7 +26,10 @@ from .config import (
 from .hmr import HMR2, HMROutput, TokenHMR, check_image_batch
 from .loading import build_on_device, load_hmr2, load_tokenhmr, read_official_model_config
 from .quantizer import EMAState, QuantizeEMAReset, code_perplexity, ema_codebook_update, nearest_code
+from .predictor import FOCAL_LENGTH, IMAGE_SIZE, HMRPrediction, HMRPredictor
 from .rot6d import rot6d_to_rotmat, rotmat_to_rot6d
+from .safetensors_io import load_installed_model, save_installed_model
+from .tiny import TINY_TOKENHMR_CONFIG, TinyTokenHMRFiles, backbone_config_from_json, write_tiny_tokenhmr_files
 from .vit import ViT
 from .vqvae import PoseTokenDecoder, PoseVQVAE
 
@@ -34,6 +37,16 @@ __all__ = [
     "BACKBONE_PRESETS",
     "CheckpointError",
     "EMAState",
+    "FOCAL_LENGTH",
+    "HMRPrediction",
+    "HMRPredictor",
+    "IMAGE_SIZE",
+    "TINY_TOKENHMR_CONFIG",
+    "TinyTokenHMRFiles",
+    "backbone_config_from_json",
+    "load_installed_model",
+    "save_installed_model",
+    "write_tiny_tokenhmr_files",
     "HMR2",
     "HMR2Config",
     "HMROutput",
