@@ -11,7 +11,7 @@ from .joint_names import (
     SMPL_TO_OPENPOSE,
 )
 from .mannequin import MANNEQUIN_JOINTS, MannequinMesh, build_mannequin
-from .rest import RestBody, mannequin_rest_body, rest_body, smpl_rest_body
+from .rest import INSTALLED_SMPL_RELPATH, RestBody, mannequin_rest_body, rest_body, smpl_rest_body
 from .smpl import SMPLBody, SMPLBodyOutput
 from .smpl_files import (
     SMPL_INSTALL_HINT,
@@ -25,6 +25,7 @@ from .smpl_files import (
 from .synthetic import SMPL_NUM_VERTICES, SyntheticSMPLFiles, write_synthetic_smpl_files
 
 __all__ = [
+    "INSTALLED_SMPL_RELPATH",
     "KEYPOINT_NAMES",
     "MANNEQUIN_JOINTS",
     "NUM_BODY_JOINTS",

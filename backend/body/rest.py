@@ -13,7 +13,9 @@ from .joint_names import SMPL_JOINT_NAMES, SMPL_PARENTS
 from .mannequin import build_mannequin
 from .smpl_files import SMPLData, load_smpl_data
 
-__all__ = ["RestBody", "rest_body", "smpl_rest_body", "mannequin_rest_body"]
+__all__ = ["RestBody", "rest_body", "smpl_rest_body", "mannequin_rest_body", "INSTALLED_SMPL_RELPATH"]
+
+INSTALLED_SMPL_RELPATH = "smpl/SMPL_NEUTRAL.pkl"  # where `tokenmocap models install` places the SMPL model
 
 
 @dataclass(frozen=True)
@@ -85,17 +87,26 @@ def mannequin_rest_body() -> RestBody:
     )
 
 
-def rest_body(betas: np.ndarray | None = None, smpl_path: str | Path | None = None) -> RestBody:
-    """The body the add-on should build: SMPL for ``betas`` when ``smpl_path`` is given, else the mannequin.
+def rest_body(
+    betas: np.ndarray | None = None, smpl_path: str | Path | None = None, models_dir: str | Path | None = None
+) -> RestBody:
+    """The body the add-on should build: SMPL for ``betas`` when SMPL is installed, else the mannequin.
 
     Args:
         betas: (NB,) SMPL shape coefficients, or None. The mannequin has no shape space and ignores them (its
             ``source`` field says so to the caller).
-        smpl_path: the installed SMPL model file (or its folder), or None when SMPL is not installed.
+        smpl_path: an SMPL model file (or its folder) to use.
+        models_dir: the installed-models folder (``tokenmocap models install``); its ``smpl/SMPL_NEUTRAL.pkl`` is
+            used when present, else the mannequin. Give at most one of ``smpl_path`` and ``models_dir``.
 
     Returns:
         :class:`RestBody`.
     """
+    if smpl_path is not None and models_dir is not None:
+        raise ValueError("rest_body: give smpl_path or models_dir, not both")
+    if models_dir is not None:
+        installed = Path(models_dir) / INSTALLED_SMPL_RELPATH
+        smpl_path = installed if installed.is_file() else None
     if smpl_path is None:
         if betas is not None:
             _check_betas(betas, len(np.asarray(betas).reshape(-1)))

@@ -119,3 +119,12 @@ def test_smpl_rest_body_for_betas(synthetic_smpl: SyntheticSMPLFiles) -> None:
     assert 1.6 < h_mean < 1.9 and h_tall > h_mean * 1.04, f"synthetic SMPL height {h_mean:.3f}, beta0=2 {h_tall:.3f}"
     with pytest.raises(ValueError, match="at most 10 values"):
         rest_body(np.zeros(11), smpl_path=synthetic_smpl.smpl_path)
+
+
+def test_rest_body_from_models_dir(synthetic_smpl: SyntheticSMPLFiles, tmp_path) -> None:
+    installed = rest_body(np.array([1.0]), models_dir=synthetic_smpl.smpl_path.parent.parent)
+    assert installed.source == "smpl", f"an installed smpl/SMPL_NEUTRAL.pkl should be used, got {installed.source}"
+    empty = rest_body(np.array([1.0]), models_dir=tmp_path)
+    assert empty.source == "mannequin", f"no installed SMPL should give the mannequin, got {empty.source}"
+    with pytest.raises(ValueError, match="not both"):
+        rest_body(smpl_path=synthetic_smpl.smpl_path, models_dir=tmp_path)
