@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 import torch
 
-from training._rotations import geodesic_angle
+from backend.geometry import rotmat_to_axis_angle
 
 __all__ = [
     "PELVIS_INDEX",
+    "joint_angle_error",
     "TALSMasks",
     "keypoint_2d_loss",
     "keypoint_3d_loss",
@@ -116,6 +117,18 @@ def parameter_loss(
     return loss
 
 
+def joint_angle_error(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """Geodesic angle per joint, ‖log(R_pred R_gtᵀ)‖ in radians (official ``joint_angle_error``).
+
+    Args:
+        pred: (..., 3, 3) rotation matrices.
+        gt: (..., 3, 3) rotation matrices.
+    Returns:
+        (...) angles in [0, π].
+    """
+    return torch.linalg.norm(rotmat_to_axis_angle(pred @ gt.transpose(-1, -2)), dim=-1)
+
+
 @dataclass(frozen=True)
 class TALSMasks:
     """Per-item weights chosen by TALS. ``full`` gets weight 1, ``weak`` gets α; each is (B, N) float."""
@@ -161,7 +174,7 @@ def tals_pose_masks(
     Returns:
         ``TALSMasks`` (B, J): ``full = has·([angle > t] ∨ 3D)`` and ``weak = has·¬full``.
     """
-    angle = geodesic_angle(pred.detach().float(), gt.float())
+    angle = joint_angle_error(pred.detach().float(), gt.float())
     above = angle > thresholds.to(angle)[None, :]
     has = has_gt[:, None] > 0
     # Upstream ORs the 3D flag in after masking by has_gt, supervising a missing annotation; we keep has_gt.

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training._rotations import axis_angle_to_matrix
+from backend.geometry import axis_angle_to_rotmat
 
 __all__ = [
     "BODY_PARTS",
@@ -207,4 +207,4 @@ def add_joint_noise(
 
 def poses_to_matrices(axis_angle: torch.Tensor) -> torch.Tensor:
     """(B, 21, 3) axis-angle → (B, 21, 3, 3)."""
-    return axis_angle_to_matrix(axis_angle)
+    return axis_angle_to_rotmat(axis_angle)

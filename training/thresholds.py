@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training._rotations import geodesic_angle
+from training.losses import joint_angle_error
 
 __all__ = [
     "HMR_FOCAL_PX",
@@ -230,7 +230,7 @@ def hmr_camera_keypoint_errors(
 
 def joint_angle_errors(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     """Per-joint geodesic errors in radians: (N, J, 3, 3) × 2 → (N, J)."""
-    return geodesic_angle(pred.double(), gt.double())
+    return joint_angle_error(pred.double(), gt.double())
 
 
 def thresholds_from_errors(

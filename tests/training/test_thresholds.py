@@ -11,7 +11,7 @@ import torch
 from scipy.optimize import least_squares
 
 from training import TALSThresholds, default_thresholds, load_thresholds, save_thresholds
-from training._rotations import axis_angle_to_matrix
+from backend.geometry import axis_angle_to_rotmat as axis_angle_to_matrix
 from training.thresholds import (
     HMR_CROP_PX,
     HMR_FOCAL_PX,

@@ -17,7 +17,8 @@ from training import (
     tals_pose_masks,
     tokenizer_losses,
 )
-from training._rotations import axis_angle_to_matrix, geodesic_angle, matrix_to_rot6d, rot6d_to_matrix
+from backend.geometry import axis_angle_to_rotmat as axis_angle_to_matrix
+from training.losses import joint_angle_error
 
 
 def _close(actual: torch.Tensor | float, expected: float, tol: float = 1e-6) -> None:
@@ -146,15 +147,15 @@ def test_parameter_loss_flat_betas() -> None:
     _close(parameter_loss(pred, gt, torch.tensor([1.0, 0.0])), 5.0)
 
 
-def test_rotation_helpers_round_trip_and_angle() -> None:
+def test_joint_angle_error_matches_applied_angles() -> None:
     gen = torch.Generator().manual_seed(3)
-    aa = torch.randn(50, 3, generator=gen)
+    aa = torch.randn(50, 3, generator=gen, dtype=torch.float64)
     r = axis_angle_to_matrix(aa)
-    assert torch.allclose(rot6d_to_matrix(matrix_to_rot6d(r)), r, atol=1e-5), "6D round trip failed"
-    assert torch.allclose(r @ r.transpose(-1, -2), torch.eye(3).expand(50, 3, 3), atol=1e-5), "not orthonormal"
-    angle = geodesic_angle(r, torch.eye(3).expand(50, 3, 3))
+    angle = joint_angle_error(r, torch.eye(3, dtype=torch.float64).expand(50, 3, 3))
     wrapped = torch.linalg.norm(aa, dim=-1) % (2 * math.pi)
     expected = torch.minimum(wrapped, 2 * math.pi - wrapped)
-    assert torch.allclose(angle, expected, atol=1e-4), f"max angle error {float((angle - expected).abs().max())}"
-    # rows convention: the 6D vector is the first two rows
-    assert torch.equal(matrix_to_rot6d(r)[0, :3], r[0, 0]), "6D must hold the first row first"
+    assert torch.allclose(angle, expected, atol=1e-6), f"max angle error {float((angle - expected).abs().max())}"
+    # relative rotation: R·Rz(0.3) against R is 0.3 whatever R is
+    rz = axis_angle_to_matrix(torch.tensor([0.0, 0.0, 0.3], dtype=torch.float64))
+    rel = joint_angle_error(r @ rz, r)
+    assert torch.allclose(rel, torch.full((50,), 0.3, dtype=torch.float64), atol=1e-6), f"got {rel[:3]}"
