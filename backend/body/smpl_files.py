@@ -293,6 +293,7 @@ def load_smpl_data(path: str | Path) -> SMPLData:
             f"{path}: kintree_table row 0 gives parents {parents.tolist()}, expected the SMPL tree "
             f"{list(SMPL_PARENTS)}; is this an SMPL (not SMPL-H / SMPL-X) model?"
         )
+    logger.debug("read SMPL model %s: %d vertices, %d shape components", path, num_v, shapedirs.shape[-1])
     return SMPLData(
         v_template=v_template,
         faces=faces.astype(np.int64),

@@ -51,6 +51,8 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
         if marker in (0x01,) or 0xD0 <= marker <= 0xD7:  # markers without a length
             pos += 2
             continue
+        if marker == 0xDA:  # start of scan: the frame header must have come before
+            break
         (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
         if marker in _JPEG_SOF_MARKERS:
             if pos + 9 > n:

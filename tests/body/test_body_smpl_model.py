@@ -68,3 +68,46 @@ def test_bad_pose_shapes_are_named(synthetic_smpl: SyntheticSMPLFiles) -> None:
         body(eye.expand(2, 1, 3, 3), eye.expand(2, 21, 3, 3), torch.zeros(2, 10))
     with pytest.raises(ValueError, match=r"betas should be \(2, 10\)"):
         body(eye.expand(2, 1, 3, 3), eye.expand(2, 23, 3, 3), torch.zeros(2, 11))
+
+
+def test_matches_smplx_smpllayer_with_the_official_wrapper(synthetic_smpl: SyntheticSMPLFiles) -> None:
+    """Independent reference: smplx's own SMPLLayer (it reads chumpy-free pickles) + the official joint map."""
+    import pickle
+
+    import smplx
+    from smplx.lbs import vertices2joints
+
+    from backend.body import SMPL_TO_OPENPOSE
+    from backend.geometry import axis_angle_to_rotmat
+
+    layer = smplx.SMPLLayer(model_path=str(synthetic_smpl.smpl_path.parent), gender="neutral", num_betas=10)
+    with open(synthetic_smpl.joint_regressor_extra_path, "rb") as f:
+        j19 = torch.tensor(pickle.load(f, encoding="latin1"), dtype=torch.float32)
+    body = SMPLBody.from_files(synthetic_smpl.smpl_path, synthetic_smpl.joint_regressor_extra_path)
+    gen = torch.Generator().manual_seed(0)
+    rot = axis_angle_to_rotmat(0.6 * torch.randn(3, 24, 3, generator=gen)).float()
+    betas = torch.randn(3, 10, generator=gen)
+    with torch.no_grad():
+        ref = layer(global_orient=rot[:, :1], body_pose=rot[:, 1:], betas=betas)
+        ref_joints = torch.cat([ref.joints[:, list(SMPL_TO_OPENPOSE)], vertices2joints(j19, ref.vertices)], dim=1)
+        out = body(rot[:, :1], rot[:, 1:], betas)
+    for name, a, b in (("vertices", out.vertices, ref.vertices), ("joints", out.joints, ref_joints),
+                       ("smpl_joints", out.smpl_joints, ref.joints[:, :24])):
+        diff = (a - b).abs().max().item()
+        assert diff < 1e-6, f"{name} differ from smplx.SMPLLayer by {diff:.3g}"
+
+
+def test_synthetic_keypoints_sit_on_a_person(synthetic_smpl: SyntheticSMPLFiles) -> None:
+    from backend.body import KEYPOINT_NAMES
+
+    body = SMPLBody.from_files(synthetic_smpl.smpl_path, synthetic_smpl.joint_regressor_extra_path)
+    eye = torch.eye(3)
+    with torch.no_grad():
+        kp = body(eye.expand(1, 1, 3, 3), eye.expand(1, 23, 3, 3), torch.zeros(1, 10)).joints[0].numpy()
+    k = {name: kp[i] for i, name in enumerate(KEYPOINT_NAMES)}
+    assert k["OP Nose"][1] > k["OP Neck"][1] and k["OP Nose"][2] > k["OP Neck"][2], "nose above and in front of neck"
+    assert k["OP LEye"][0] > 0 > k["OP REye"][0], f"left eye at +x: {k['OP LEye']}, right at -x: {k['OP REye']}"
+    assert k["OP LBigToe"][2] > k["OP LAnkle"][2] > k["OP LHeel"][2], "toe in front of the ankle, heel behind"
+    assert k["OP LBigToe"][0] > 0 > k["OP RBigToe"][0], "left toes at +x"
+    assert k["Top of Head (LSP)"][1] == max(p[1] for p in kp), "top of head is the highest keypoint"
+    assert k["OP LWrist"][0] > 0.6 and k["Right Wrist"][0] < -0.6, "T-pose wrists far out on their sides"

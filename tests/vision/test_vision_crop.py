@@ -67,3 +67,17 @@ def test_box_partly_outside_pads_with_zero() -> None:
 def test_bad_input(image: np.ndarray, box: list, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         crop_person(image, np.asarray(box, dtype=np.float64))
+
+
+def test_large_boxes_are_antialiased() -> None:
+    # A 1-pixel checkerboard shrunk ~5x: the official blur averages it to grey; a plain warp would alias.
+    yy, xx = np.mgrid[0:1200, 0:1200]
+    board = (((xx + yy) % 2) * 255).astype(np.uint8)
+    image = np.repeat(board[:, :, None], 3, axis=2)
+    crop = crop_person(image, np.array([100.0, 0.0, 1000.0, 1200.0]))
+    centre = crop.img[0, 64:192, 64:192] * 0.229 * 255 + 0.485 * 255  # back to 0..255
+    assert centre.std() < 10.0, f"antialiased crop should be near-uniform grey, std {centre.std():.1f}"
+    assert abs(centre.mean() - 127.5) < 5.0, f"mean grey level {centre.mean():.1f}"
+    small = crop_person(image, np.array([500.0, 500.0, 600.0, 600.0]))  # downsampling < 2.2: no blur
+    small_std = small.img[0].std() * 0.229 * 255
+    assert small_std > 30.0, f"a small box is warped without blur and keeps the contrast, std {small_std:.1f}"
