@@ -12,6 +12,9 @@ tampered file cannot execute code.
 
 from __future__ import annotations
 
+import codecs
+import copyreg
+import importlib
 import io
 import logging
 import pickle
@@ -80,9 +83,9 @@ def _chumpy_stub_class(module: str, name: str) -> type:
 _ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
-    ("_codecs", "encode"): __import__("codecs").encode,
-    ("copy_reg", "_reconstructor"): __import__("copyreg")._reconstructor,
-    ("copyreg", "_reconstructor"): __import__("copyreg")._reconstructor,
+    ("_codecs", "encode"): codecs.encode,  # Python 3 protocol-2 pickles store bytes through it
+    ("copy_reg", "_reconstructor"): copyreg._reconstructor,
+    ("copyreg", "_reconstructor"): copyreg._reconstructor,
     ("__builtin__", "object"): object,
     ("builtins", "object"): object,
     # chumpy's pickled __dict__ holds `_dirty_vars`, a set (`__builtin__.set` in the Python 2 files).
@@ -102,8 +105,6 @@ for _fmt in ("csc", "csr", "coo"):
 
 def _numpy_global(module: str, name: str) -> Any:
     # numpy 2 renamed numpy.core to numpy._core; resolve through whichever exists, only for allow-listed names.
-    import importlib
-
     for candidate in ("numpy._core.multiarray", "numpy.core.multiarray"):
         try:
             return getattr(importlib.import_module(candidate), name)
