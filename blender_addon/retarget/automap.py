@@ -57,6 +57,8 @@ _JOINT_PART = {
     "collar": "collar", "shoulder": "upper_arm", "elbow": "forearm", "wrist": "hand",
     "hip": "thigh", "knee": "calf", "ankle": "foot", "foot": "toe",
 }
+# Bones that tell presets with identical body names apart (MetaHuman shares UE5's names).
+_PRESET_FINGERPRINTS = {"metahuman_body": ("correctiveRoot", "_bck_", "_fwd_", "FACIAL_")}
 _COMPOUND = {("up", "leg"): "upleg", ("upper", "leg"): "upperleg", ("upper", "arm"): "upperarm",
              ("lower", "arm"): "lowerarm", ("lower", "leg"): "lowerleg", ("fore", "arm"): "forearm",
              ("toe", "base"): "toebase", ("up", "arm"): "uparm", ("lo", "arm"): "loarm", ("lo", "leg"): "loleg"}
@@ -134,15 +136,19 @@ def _depth(parents: Sequence[int], b: int) -> int:
 
 
 def _preset_match(bone_names: Sequence[str], parents: Sequence[int]) -> tuple[str, BoneMap] | None:
-    best: tuple[int, str, BoneMap] | None = None
+    best: tuple[float, str, BoneMap] | None = None
     for preset_id, path in list_presets().items():
         try:
             resolved = resolve_bone_map(load_bone_map(path), bone_names, parents)
         except BoneMapError:
             continue
-        size = len(resolved.target_bones())
-        if best is None or size > best[0]:
-            best = (size, preset_id, resolved)
+        rank = float(len(resolved.target_bones()))
+        marks = _PRESET_FINGERPRINTS.get(preset_id)
+        if marks:
+            # Same names as another preset: only win the tie when the rig shows this preset's own bones.
+            rank += 0.5 if any(m in n for n in bone_names for m in marks) else -0.5
+        if best is None or rank > best[0]:
+            best = (rank, preset_id, resolved)
     return None if best is None else (best[1], best[2])
 
 

@@ -427,7 +427,7 @@ def _source_end_points(plan: RetargetPlan, chain: _Chain, source_world: np.ndarr
 def _chain_rotations(plan: RetargetPlan, chain: _Chain, source_world: np.ndarray, t_rot: np.ndarray,
                      s_rot_rest: np.ndarray) -> list[np.ndarray]:
     """(T, 3, 3) world rotation of each target bone of a chain."""
-    points = np.concatenate([source_world[:, list(chain.sources), :3, 3],
+    points = np.concatenate([source_world[:, list(chain.sources)][:, :, :3, 3],
                              _source_end_points(plan, chain, source_world)[:, None, :]], axis=1)
     deltas = np.stack([_batched_delta_quaternions(source_world, s_rot_rest, s) for s in chain.sources], axis=1)
     mids = 0.5 * (chain.source_fractions[:-1] + chain.source_fractions[1:])
@@ -555,6 +555,6 @@ def solve_frames(plan: RetargetPlan, source_world: np.ndarray, target_basis: np.
     return RetargetResult(
         bone_names=tuple(target.names[b] for b in keyed),
         quaternions=quats,
-        locations=basis[:, keyed, :3, 3].copy(),
+        locations=basis[:, keyed][:, :, :3, 3].copy(),
         location_keyed=np.array([b in located for b in keyed], dtype=bool),
     )

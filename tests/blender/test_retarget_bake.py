@@ -37,8 +37,9 @@ from blender_addon.core import (  # noqa: E402
     matrix_to_axis_angle,
     rest_body_from_mapping,
 )
-from blender_addon.retarget import BoneMap, load_preset  # noqa: E402
+from blender_addon.retarget import BoneMap, auto_map, load_preset  # noqa: E402
 from blender_addon.retarget.bake import BakeSettings, RetargetJob, retarget_action  # noqa: E402
+from blender_addon.retarget.scene import rig_rest  # noqa: E402
 
 N_FRAMES = 24
 SAMPLED = (1, 6, 13, 19, 24)
@@ -285,13 +286,12 @@ def world_pose(obj, frames) -> dict:
 
 
 def angle_deg(a: np.ndarray, b: np.ndarray) -> float:
-    a = a / np.linalg.norm(a)
-    b = b / np.linalg.norm(b)
-    return float(np.degrees(np.arccos(np.clip(np.dot(a, b), -1.0, 1.0))))
+    return float(np.degrees(np.arctan2(np.linalg.norm(np.cross(a, b)), np.dot(a, b))))
 
 
 def rot_angle_deg(r: np.ndarray) -> float:
-    return float(np.degrees(np.arccos(np.clip((np.trace(r) - 1) / 2, -1.0, 1.0))))
+    skew = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
+    return float(np.degrees(np.arctan2(0.5 * np.linalg.norm(skew), 0.5 * (np.trace(r) - 1))))
 
 
 def target_start_bone(bone_map: BoneMap, joint: str) -> str | None:
@@ -432,7 +432,8 @@ def test_root_motion_modes(fresh_scene, body_model):
     target, bone_map = make_target(body, "ue4_mannequin", "T")
     tgt_rest = rest_heads_world(target)
     results = {}
-    for mode in ("IN_PLACE", "ROOT_BONE", "START", "NONE"):
+    # NONE first: bones without location keys keep whatever location the previous bake left in the pose.
+    for mode in ("NONE", "IN_PLACE", "START", "ROOT_BONE"):
         retarget_action(source, target, bone_map, BakeSettings(frame_start=1, frame_end=N_FRAMES, root_motion=mode))
         results[mode] = world_pose(target, (1, 13, 24))
     src = world_pose(source, (1, 13, 24))
@@ -489,14 +490,15 @@ def test_fbx_export_after_retarget_reimports_with_same_motion(fresh_scene, body_
     before = world_pose(target, frames)
     path = export_character(target, tmp_path / "retargeted.fbx", ExportSettings(file_format="FBX",
                                                                                  include_mesh=False))
-    existing = set(bpy.data.objects)
-    bpy.ops.import_scene.fbx(filepath=str(path))
-    imported = [o for o in bpy.data.objects if o not in existing and o.type == "ARMATURE"]
+    target_names = {b.name for b in target.data.bones}
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.import_scene.fbx(filepath=str(path), anim_offset=0.0)  # keep frame numbers
+    imported = [o for o in bpy.data.objects if o.type == "ARMATURE"]
     assert len(imported) == 1, f"expected one armature in the FBX, got {[o.name for o in imported]}"
     arm = imported[0]
     names = {b.name for b in arm.data.bones}
     assert not any(n.endswith("_end") for n in names), f"leaf bones were added: {sorted(names)[:5]}"
-    assert names == {b.name for b in target.data.bones}, "the FBX keeps every bone name"
+    assert names == target_names, "the FBX keeps every bone name"
     after = world_pose(arm, frames)
     worst = 0.0
     for f in frames:
@@ -516,3 +518,14 @@ def test_fbx_export_after_retarget_reimports_with_same_motion(fresh_scene, body_
             err = angle_deg(th[tn.index(c)] - th[tn.index(b)], ah[an.index(c)] - ah[an.index(b)])
             assert err < 0.5, f"frame {f}: {b} direction changed by {err:.3f}° through FBX"
     print(f"\nFBX round trip: worst bone head offset {worst * 1000:.4f} mm")
+
+
+def test_auto_map_finds_each_preset_on_built_rigs(fresh_scene, body_model):
+    body = rest_body_from_mapping(body_model)
+    for preset_id, pose in PRESET_CASES:
+        target, bone_map = make_target(body, preset_id, pose)
+        rest = rig_rest(target)
+        result = auto_map(rest.names, rest.parents.tolist(), rest.heads_world())
+        expected = {"mixamo", "mixamo_bare"} if preset_id.startswith("mixamo") else {preset_id}
+        assert result.preset_id in expected, f"{target.name}: auto-map chose {result.preset_id}, expected {expected}"
+        assert dict(result.bone_map.bones) == dict(bone_map.bones), f"{target.name}: auto-map bones differ"
