@@ -82,8 +82,8 @@ def _parts() -> list[_Part]:
     for side, sign in (("left", 1.0), ("right", -1.0)):
         i = {name: SMPL_JOINT_NAMES.index(f"{side}_{name}") for name in
              ("hip", "knee", "ankle", "foot", "collar", "shoulder", "elbow", "wrist", "hand")}  # fmt: skip
-        heel = np.array([J[i["ankle"], 0], -1.165, J[i["ankle"], 2] - 0.06])
-        toe = J[i["foot"]] + np.array([0.0, 0.005, 0.08])
+        heel = np.array([J[i["ankle"], 0], -1.165, J[i["ankle"], 2] - 0.03])
+        toe = J[i["foot"]] + np.array([0.0, 0.005, 0.04])
         fingertips = J[i["hand"]] + sign * 0.085 * _X
         parts += [
             _Part(i["hip"], J[i["hip"]], J[i["knee"]], 0.085, 0.055, _X, 1.0, 0, i["knee"]),
