@@ -33,7 +33,7 @@ INSTALLED_FILES: dict[str, tuple[str, str]] = {
     "SMPL_to_J19.pkl": ("extra joint regressor", "TokenHMR data.zip (tokenhmr.is.tue.mpg.de)"),
     "smpl_mean_params.npz": ("mean SMPL parameters", "TokenHMR data.zip (tokenhmr.is.tue.mpg.de)"),
     "tokenhmr/model.safetensors": ("TokenHMR weights", "tokenhmr_model_latest.ckpt from TokenHMR data.zip"),
-    "tokenhmr/tokenizer.safetensors": ("TokenHMR pose tokenizer", "tokenizer.pth from TokenHMR data.zip"),
+    "tokenhmr/tokenizer.safetensors": ("TokenHMR pose tokenizer decoder", "tokenizer.pth from TokenHMR data.zip"),
     "tokenhmr/config.json": ("TokenHMR architecture", "derived from the TokenHMR checkpoint at install"),
     "hmr2/model.safetensors": ("HMR 2.0 weights (optional)", "HMR 2.0 .ckpt from 4D-Humans hmr2_data.tar.gz"),
     "hmr2/config.json": ("HMR 2.0 architecture (optional)", "derived from the HMR 2.0 checkpoint at install"),
@@ -93,8 +93,8 @@ class InstallReport:
             out.append(f"models directory: {self.state.folder}")
             for engine in ENGINE_REQUIREMENTS:
                 missing = self.state.missing_for(engine)
-                if any(rel.endswith("model.safetensors") for rel in missing):  # its config comes with it
-                    missing = [rel for rel in missing if not rel.endswith("config.json")]
+                if f"{engine}/model.safetensors" in missing:  # its config comes with it
+                    missing = [rel for rel in missing if rel != f"{engine}/config.json"]
                 if not missing:
                     out.append(f"{engine}: ready")
                 else:
@@ -262,12 +262,12 @@ def _install_checkpoints(found: _Found, staging: Path, report: InstallReport) ->
                 if found.tokenizer is None:
                     raise InstallError(f"{ckpt.name} is a TokenHMR checkpoint but no tokenizer.pth was found beside "
                                        "it; TokenHMR needs both (data.zip: data/checkpoints/tokenizer.pth)")
-                _convert_tokenhmr(ckpt, found, staging)
+                _convert(kind, ckpt, found, staging)
                 report.installed += [("tokenhmr/model.safetensors", ckpt),
                                      ("tokenhmr/tokenizer.safetensors", found.tokenizer),
                                      ("tokenhmr/config.json", ckpt)]
             else:
-                _convert_hmr2(ckpt, found, staging)
+                _convert(kind, ckpt, found, staging)
                 report.installed += [("hmr2/model.safetensors", ckpt), ("hmr2/config.json", ckpt)]
         except (CheckpointError, InstallError, ValueError, OSError, RuntimeError) as e:
             report.failed.append((str(ckpt), f"{type(e).__name__}: {e}"))
@@ -283,7 +283,7 @@ def _checkpoint_kind(ckpt: Path) -> str:
 
 def _backbone_for(ckpt: Path, found: _Found):
     """Backbone sizes: a ``{"backbone": ...}`` JSON beside the checkpoint (small test models), else ViT-H."""
-    from backend.models.tiny import backbone_config_from_json
+    from backend.models import backbone_config_from_json
 
     candidate = _nearest(found.backbone_jsons, ckpt)
     if candidate is None:
@@ -291,32 +291,14 @@ def _backbone_for(ckpt: Path, found: _Found):
     return backbone_config_from_json(json.loads(candidate.read_text(encoding="utf-8")))
 
 
-def _convert_tokenhmr(ckpt: Path, found: _Found, staging: Path) -> None:
-    from backend.models import config_to_dict, load_tokenhmr
+def _convert(kind: str, ckpt: Path, found: _Found, staging: Path) -> None:
+    """Strict-load the official files (every key and shape checked), then write ``<kind>/`` as safetensors."""
+    from backend.models import load_hmr2, load_tokenhmr, save_installed_model
 
     model_config = _nearest(found.model_configs, ckpt)
-    model = load_tokenhmr(ckpt, found.tokenizer, model_config, backbone=_backbone_for(ckpt, found))
-    _save_weights(model.state_dict(), staging / "tokenhmr/model.safetensors")
-    _save_weights(model.token_decoder.state_dict(), staging / "tokenhmr/tokenizer.safetensors")
-    _write_config(config_to_dict(model.config), ckpt, staging / "tokenhmr/config.json")
-
-
-def _convert_hmr2(ckpt: Path, found: _Found, staging: Path) -> None:
-    from backend.models import config_to_dict, load_hmr2
-
-    model_config = _nearest(found.model_configs, ckpt)
-    model = load_hmr2(ckpt, model_config, backbone=_backbone_for(ckpt, found))
-    _save_weights(model.state_dict(), staging / "hmr2/model.safetensors")
-    _write_config(config_to_dict(model.config), ckpt, staging / "hmr2/config.json")
-
-
-def _save_weights(state_dict, path: Path) -> None:
-    from safetensors.torch import save_file
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous().cpu() for k, v in state_dict.items()}, str(path))
-
-
-def _write_config(config: dict, source: Path, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**config, "source": source.name}, indent=1), encoding="utf-8")
+    backbone = _backbone_for(ckpt, found)
+    if kind == "tokenhmr":
+        model = load_tokenhmr(ckpt, found.tokenizer, model_config, backbone=backbone)
+    else:
+        model = load_hmr2(ckpt, model_config, backbone=backbone)
+    save_installed_model(model, staging / kind, extra={"source": ckpt.name})

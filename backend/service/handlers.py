@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from pathlib import Path
 
 import numpy as np
 
@@ -37,11 +39,18 @@ def body_model_reply(job: Job, config: ServerConfig) -> tuple[dict, list]:
     Arrays (binary frames): ``vertices`` (V, 3) float32 metres, ``faces`` (F, 3) int32, ``weights`` (V, 24) float32,
     ``joints`` (24, 3) float32, all in SMPL's canonical frame (y up, facing +z).
     """
-    from backend.body import rest_body
+    from backend.body import mannequin_rest_body, smpl_rest_body
+    from backend.install import installed_state
+    from backend.paths import models_dir
 
     betas = job.header.get("betas")
     betas_arr = None if betas is None else np.asarray(betas, dtype=np.float64)
-    body = rest_body(betas_arr, models_dir=config.models_dir)
+    smpl_path = installed_state(config.models_dir or models_dir()).smpl_path
+    if smpl_path is None:
+        body = mannequin_rest_body()  # no shape space: betas are echoed back empty so the client can tell
+        betas_arr = None
+    else:
+        body = smpl_rest_body(_smpl_data(smpl_path, smpl_path.stat().st_mtime_ns), betas_arr)
     arrays = {
         "vertices": np.asarray(body.vertices, dtype=np.float32),
         "faces": np.asarray(body.faces, dtype=np.int32),
@@ -58,6 +67,15 @@ def body_model_reply(job: Job, config: ServerConfig) -> tuple[dict, list]:
         arrays=descriptors,
     )
     return header, frames
+
+
+@functools.lru_cache(maxsize=2)
+def _smpl_data(path: Path, mtime_ns: int):
+    """The SMPL arrays, loaded once per file version (mtime in the key so a reinstall is picked up)."""
+    from backend.body import load_smpl_data
+
+    del mtime_ns
+    return load_smpl_data(path)
 
 
 def describe_device(device: str | None) -> str:

@@ -82,7 +82,10 @@ class Server:
         sock.setsockopt(zmq.HEARTBEAT_IVL, protocol.HEARTBEAT_INTERVAL_MS)
         sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, protocol.HEARTBEAT_TIMEOUT_MS)
         if cfg.connect:
+            from backend.service.workers import WORKER_READY
+
             sock.connect(cfg.address)
+            sock.send(WORKER_READY)  # the broker routes to this worker only after hearing from it
             self.address = cfg.address
         else:
             sock.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a reply to a vanished client raises instead of vanishing

@@ -83,3 +83,26 @@ def make_client(zmq_context):
     yield _make
     for client in clients:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def installed_models(tmp_path_factory):
+    """A models dir filled by `tokenmocap models install` from H1's tiny TokenHMR + H2's synthetic SMPL files."""
+    from backend import cli
+    from backend.body import write_synthetic_smpl_files
+    from backend.models import write_tiny_tokenhmr_files
+
+    root = tmp_path_factory.mktemp("downloads")
+    write_tiny_tokenhmr_files(root / "data" / "checkpoints", seed=3)
+    write_synthetic_smpl_files(root / "data" / "body_models", seed=3)
+    models = tmp_path_factory.mktemp("models")
+    assert cli.main(["models", "install", str(root), "--models-dir", str(models)]) == 0
+    return models
+
+
+@pytest.fixture(scope="session")
+def astronaut_bgr():
+    import numpy as np
+    import skimage.data
+
+    return np.ascontiguousarray(skimage.data.astronaut()[:, :, ::-1])

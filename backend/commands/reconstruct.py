@@ -1,0 +1,108 @@
+"""``tokenmocap reconstruct IMAGE``: people in one photo, in-process or through a running server."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+NAME = "reconstruct"
+HELP = "reconstruct the people in one image (in-process, or --server ADDRESS) and write JSON / a preview PNG"
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", type=Path, help="JPEG or PNG photo")
+    parser.add_argument("--out", type=Path, default=None, help="result JSON (default: print to stdout)")
+    parser.add_argument("--preview", type=Path, default=None, help="PNG with the mesh/skeleton drawn over the photo")
+    parser.add_argument("--server", default=None, help="use a running server at this address instead of in-process")
+    parser.add_argument("--engine", default="auto", choices=("auto", "tokenhmr", "hmr2", "lite"))
+    parser.add_argument("--detector", default="auto", choices=("auto", "torchvision", "mediapipe", "hog", "full_frame"))
+    parser.add_argument("--box", action="append", default=None, metavar="X1,Y1,X2,Y2",
+                        help="person box in pixels (repeatable); skips detection")
+    parser.add_argument("--device", default=None, help="torch device for in-process use")
+    parser.add_argument("--models-dir", type=Path, default=None)
+    parser.add_argument("--timeout-ms", type=int, default=120_000, help="server reply timeout")
+
+
+def _parse_boxes(values: list[str] | None) -> list[list[float]] | None:
+    if values is None:
+        return None
+    boxes = []
+    for value in values:
+        parts = value.split(",")
+        if len(parts) != 4:
+            raise ValueError(f"--box expects X1,Y1,X2,Y2, got {value!r}")
+        boxes.append([float(p) for p in parts])
+    return boxes
+
+
+def reconstruct_result(args: argparse.Namespace) -> dict:
+    """The ``result`` object ({engine, image_size, people}) for the command's arguments."""
+    data = args.image.read_bytes()
+    boxes = _parse_boxes(args.box)
+    if args.server:
+        from backend.client import Client
+
+        with Client(args.server, timeout_ms=args.timeout_ms, retries=1) as client:
+            reply = client.reconstruct(data, boxes=boxes, engine=None if args.engine == "auto" else args.engine,
+                                       detector=None if args.detector == "auto" else args.detector)
+        return {key: reply[key] for key in ("engine", "image_size", "people", "timing_ms")}
+    import numpy as np
+
+    from backend.client import image_encoding_of
+    from backend.engine import make_engine
+    from backend.vision import decode_image
+
+    image = decode_image(data, image_encoding_of(data))
+    engine = make_engine(args.engine, args.models_dir, device=args.device, detector=args.detector)
+    try:
+        people = engine.reconstruct(image, None if boxes is None else np.asarray(boxes, np.float32))
+    finally:
+        close = getattr(engine, "close", None)
+        if close is not None:
+            close()
+    return {"engine": engine.name, "image_size": [int(image.shape[1]), int(image.shape[0])],
+            "people": [person.to_json() for person in people]}
+
+
+def run(args: argparse.Namespace) -> int:
+    from backend.client import ServerError, ServerUnavailable
+    from backend.engine import EngineUnavailable
+
+    if not args.image.is_file():
+        log.error("image not found: %s", args.image)
+        return 2
+    try:
+        result = reconstruct_result(args)
+    except (EngineUnavailable, ServerError, ServerUnavailable, ValueError) as e:
+        log.error("%s", e)
+        return 1
+    text = json.dumps(result, indent=1)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+        log.info("wrote %s (%d people)", args.out, len(result["people"]))
+    else:
+        print(text)
+    if args.preview is not None:
+        import cv2
+
+        from backend.install import installed_state
+        from backend.paths import models_dir
+        from backend.preview import draw_preview
+        from backend.vision import decode_image
+        from backend.client import image_encoding_of
+
+        data = args.image.read_bytes()
+        image = decode_image(data, image_encoding_of(data))
+        smpl_path = installed_state(args.models_dir or models_dir()).smpl_path
+        preview = draw_preview(image, result["people"], smpl_path=smpl_path)
+        args.preview.parent.mkdir(parents=True, exist_ok=True)
+        if not cv2.imwrite(str(args.preview), preview):
+            log.error("could not write %s", args.preview)
+            return 1
+        log.info("wrote %s", args.preview)
+    return 0
