@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 import pickletools
+import struct
 import sys
 import types
 from pathlib import Path
@@ -29,6 +31,31 @@ def _raw_model(path: Path) -> dict:
 
 def _globals_of(blob: bytes) -> set[str]:
     return {arg for op, arg, _ in pickletools.genops(blob) if op.name in ("GLOBAL", "STACK_GLOBAL")}
+
+
+class _Py2Pickler(pickle._Pickler):
+    """Writes str and bytes as Python 2 ``str`` (SHORT_BINSTRING / BINSTRING), as the real 2015 SMPL file has them."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def _save_py2_str(self, obj: bytes | str) -> None:
+        data = obj.encode("latin1") if isinstance(obj, str) else obj
+        if len(data) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(data)) + data)
+        self.memoize(obj)
+
+    dispatch[bytes] = _save_py2_str
+    dispatch[str] = _save_py2_str
+
+
+def _py2_dumps(obj: object) -> bytes:
+    buf = io.BytesIO()
+    _Py2Pickler(buf, protocol=2).dump(obj)
+    # Python 2 era module names: numpy.core (numpy < 2) and scipy.sparse.csc (scipy < 1.8).
+    return (buf.getvalue().replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
+            .replace(b"scipy.sparse._csc\n", b"scipy.sparse.csc\n"))
 
 
 @pytest.fixture()
@@ -92,6 +119,29 @@ def test_chumpy_pickle_loads_without_chumpy(tmp_path: Path, synthetic_smpl: Synt
     expected = load_smpl_data(synthetic_smpl.smpl_path)
     for key in ("v_template", "shapedirs", "posedirs", "weights"):
         np.testing.assert_array_equal(getattr(data, key), getattr(expected, key), err_msg=f"chumpy key {key}")
+
+
+def test_python2_style_file(tmp_path: Path, synthetic_smpl: SyntheticSMPLFiles, chumpy_module: type,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The layout of the real download: Python 2 strings, numpy.core, scipy.sparse.csc, chumpy leaves with sets."""
+    raw = _raw_model(synthetic_smpl.smpl_path)
+    raw["shapedirs"] = chumpy_module(raw["shapedirs"])
+    raw["v_template"] = chumpy_module(raw["v_template"])
+    raw["pose_training_info"] = {"path": "/is/ps/shared", "n": 1786}
+    blob = _py2_dumps(raw)
+    found = _globals_of(blob)
+    for name in ("chumpy.ch Ch", "numpy.core.multiarray _reconstruct", "scipy.sparse.csc csc_matrix", "__builtin__ set"):
+        assert name in found, f"the Python 2 style pickle should reference {name}, has {sorted(found)}"
+    ops = {op.name for op, _, _ in pickletools.genops(blob)}
+    assert "BINUNICODE" not in ops and "SHORT_BINSTRING" in ops, f"strings should be Python 2 str, opcodes {ops}"
+    path = tmp_path / "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl"
+    path.write_bytes(blob)
+    monkeypatch.delitem(sys.modules, "chumpy.ch")
+    monkeypatch.delitem(sys.modules, "chumpy")
+    data = load_smpl_data(path)
+    expected = load_smpl_data(synthetic_smpl.smpl_path)
+    for key in ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "faces", "parents"):
+        np.testing.assert_array_equal(getattr(data, key), getattr(expected, key), err_msg=f"Python 2 file, key {key}")
 
 
 def test_derived_chumpy_expression_is_a_named_error(tmp_path: Path, synthetic_smpl: SyntheticSMPLFiles,
