@@ -23,6 +23,7 @@ from mathutils import Quaternion
 
 from ..blender_io import CurveKeys, write_action
 from .bone_map import BoneMap, resolve_bone_map
+from .preview import remove_preview
 from .scene import current_basis, rig_rest, sample_source_world
 from .solve import RetargetResult, RetargetSettings, plan_retarget, solve_frames
 
@@ -69,6 +70,7 @@ class RetargetJob:
         self._root_start: np.ndarray | None = None
         self._next = 0
         self.done = False
+        self.cancel_requested = False  # set by the UI (Esc); the driver then calls cancel()
 
     @property
     def progress(self) -> float:
@@ -106,9 +108,13 @@ class RetargetJob:
         )
 
     def finish(self) -> bpy.types.Action:
-        """Write the new action and assign it to the target (runs any remaining steps first)."""
+        """Write the new action and assign it to the target (runs any remaining steps first).
+
+        A live preview on the target (constraints and helper empties) is removed first.
+        """
         while not self.step():
             pass
+        remove_preview(self.target)
         result = self.result()
         name = self.settings.action_name or f"{self.target.name}_{self.source.name}_retarget"
         curves = _curves(self.target, result, self.frames.astype(np.float64))
@@ -122,9 +128,11 @@ class RetargetJob:
         return action
 
     def cancel(self) -> None:
-        """Drop the solved frames; the scene is left as it was (the current frame is restored after each step)."""
+        """Drop the solved frames and any live preview; the scene is left as it was (the current frame is restored
+        after each step)."""
         self._results.clear()
         self.done = True
+        remove_preview(self.target)
 
 
 def _curves(target: bpy.types.Object, result: RetargetResult, frames: np.ndarray) -> list[CurveKeys]:
