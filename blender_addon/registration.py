@@ -21,6 +21,7 @@ MODULES: tuple[str, ...] = (
     "ops.export",
     "ops.control",
     "ui.panels",
+    "ops.retarget",  # retargeting (H7); after ui.panels: its sub-panel is parented to TOKENMOCAP_PT_main
 )
 
 
