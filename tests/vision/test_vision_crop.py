@@ -81,3 +81,66 @@ def test_large_boxes_are_antialiased() -> None:
     small = crop_person(image, np.array([500.0, 500.0, 600.0, 600.0]))  # downsampling < 2.2: no blur
     small_std = small.img[0].std() * 0.229 * 255
     assert small_std > 30.0, f"a small box is warped without blur and keeps the contrast, std {small_std:.1f}"
+
+
+def _official_blur_crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """The official recipe literally: skimage blur of the whole image, then the same warp and normalisation."""
+    import cv2
+    from skimage.filters import gaussian
+
+    from backend.vision.crop import _affine_to_crop
+
+    center, size = crop_box_square(box)
+    blurred = gaussian(image, sigma=(size / 512.0 - 1) / 2, channel_axis=2, preserve_range=True)
+    patch = cv2.warpAffine(blurred, _affine_to_crop(center, size), (256, 256), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    rgb = patch[:, :, ::-1].transpose(2, 0, 1).astype(np.float32)
+    mean, std = 255.0 * np.array([0.485, 0.456, 0.406]), 255.0 * np.array([0.229, 0.224, 0.225])
+    return np.stack([(rgb[c] - mean[c]) / std[c] for c in range(3)]).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "box",
+    [
+        [300.0, 20.0, 700.0, 700.0],  # inside, sigma ~0.4
+        [-200.0, -100.0, 500.0, 760.0],  # leaves the image on the left and top
+        [600.0, 100.0, 1100.0, 900.0],  # leaves on the right and bottom
+        [0.0, 0.0, 960.0, 720.0],  # whole frame, square wider than the image, sigma ~0.9
+        [100.0, -1500.0, 900.0, 2300.0],  # huge box: sigma ~3.2, kernel radius 13
+    ],
+)
+def test_blur_branch_equals_full_image_skimage_blur(box: list) -> None:
+    rng = np.random.default_rng(3)
+    image = cv2_smooth_noise(rng, 720, 960)
+    box = np.asarray(box, dtype=np.float32)
+    _, size = crop_box_square(box)
+    assert size / 512.0 > 1.1, f"test box must take the blur branch, square side {size}"
+    ours = crop_person(image, box).img
+    ref = _official_blur_crop(image, box)
+    diff = np.abs(ours - ref).max()
+    assert diff < 1e-5, f"windowed blur differs from the whole-image skimage blur by {diff:.3g}"
+
+
+def cv2_smooth_noise(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Noise with structure at several scales, so a wrong blur window or kernel shows up."""
+    import cv2
+
+    coarse = cv2.resize(rng.integers(0, 256, (h // 16, w // 16, 3), dtype=np.uint8), (w, h))
+    fine = rng.integers(0, 64, (h, w, 3), dtype=np.uint8)
+    return cv2.add(coarse // 2, fine)
+
+
+@pytest.mark.parametrize(("center", "sigma"), [((480.0, 360.0), 3.0), ((20.0, 700.0), 1.7), ((900.0, 30.0), 0.6)])
+def test_windowed_blur_matches_skimage_inside_the_window(center: tuple, sigma: float) -> None:
+    from skimage.filters import gaussian
+
+    from backend.vision.crop import _antialias_for_crop
+
+    image = cv2_smooth_noise(np.random.default_rng(5), 720, 960)
+    out = _antialias_for_crop(image, np.array(center), 200.0, sigma)
+    ref = gaussian(image, sigma=sigma, channel_axis=2, preserve_range=True)
+    x0, x1 = max(0, int(center[0] - 100) - 2), min(960, int(center[0] + 100) + 3)
+    y0, y1 = max(0, int(center[1] - 100) - 2), min(720, int(center[1] + 100) + 3)
+    diff = np.abs(out[y0:y1, x0:x1] - ref[y0:y1, x0:x1]).max()
+    assert diff < 1e-9, f"blur inside the sampled window differs from skimage by {diff:.3g}"
+    assert np.count_nonzero(out[:, : max(0, x0 - 1)]) == 0, "pixels left of the window are never computed"
