@@ -7,7 +7,8 @@ hips copy the location of an empty that follows the source pelvis inside a paren
 offset to the target's rest, which reproduces ``h_t,rest + k (h_s(t) − h_s,anchor)``.
 
 Chains (spine, neck) are previewed with the source rotations blended at each bone's arc midpoint, without the
-bake's chord correction (1-2 cm at the hands for strong spine bends); the bake is exact. ROOT_BONE root motion previews as REST (the hips move, the ground root stays).
+bake's chord correction (1-2 cm at the hands for strong spine bends); the bake is exact. ROOT_BONE root motion
+previews as REST (the hips move, the ground root stays).
 
 Everything the preview adds is named ``TM preview`` / ``TM_preview_*`` and listed on the target object under
 :data:`PREVIEW_PROP`, so :func:`remove_preview` takes exactly that away. The target's rest pose, bones and

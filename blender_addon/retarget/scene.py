@@ -32,6 +32,9 @@ def _check_armature(obj: bpy.types.Object, role: str) -> None:
 def rig_rest(obj: bpy.types.Object) -> RigRest:
     """Rest data of an armature object (bone order of ``obj.data.bones``)."""
     _check_armature(obj, "armature")
+    if obj.mode == "EDIT":
+        # Bone rest matrices are only synced from the edit bones when Edit Mode is left.
+        raise ValueError(f"retarget: armature {obj.name!r} is in Edit Mode; switch it to Object or Pose Mode first")
     bones = obj.data.bones
     n = len(bones)
     names = tuple(b.name for b in bones)

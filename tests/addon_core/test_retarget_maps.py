@@ -123,9 +123,11 @@ def ue5_spec() -> list:
     spec += [("neck_01", "spine_05", (0, 0, 1.6)), ("neck_02", "neck_01", (0, 0, 1.65)), ("head", "neck_02",
                                                                                            (0, 0, 1.7))]
     for s, x in (("l", 1), ("r", -1)):
-        spec += [(f"clavicle_{s}", "spine_05", (0.05 * x, 0, 1.5)), (f"upperarm_{s}", f"clavicle_{s}", (0.2 * x, 0, 1.5)),
+        spec += [(f"clavicle_{s}", "spine_05", (0.05 * x, 0, 1.5)),
+                 (f"upperarm_{s}", f"clavicle_{s}", (0.2 * x, 0, 1.5)),
                  (f"upperarm_twist_01_{s}", f"upperarm_{s}", (0.3 * x, 0, 1.5)),
-                 (f"lowerarm_{s}", f"upperarm_{s}", (0.45 * x, 0, 1.5)), (f"hand_{s}", f"lowerarm_{s}", (0.7 * x, 0, 1.5)),
+                 (f"lowerarm_{s}", f"upperarm_{s}", (0.45 * x, 0, 1.5)),
+                 (f"hand_{s}", f"lowerarm_{s}", (0.7 * x, 0, 1.5)),
                  (f"thigh_{s}", "pelvis", (0.1 * x, 0, 0.95)), (f"calf_{s}", f"thigh_{s}", (0.1 * x, 0, 0.5)),
                  (f"foot_{s}", f"calf_{s}", (0.1 * x, 0, 0.1)), (f"ball_{s}", f"foot_{s}", (0.1 * x, -0.1, 0.0))]
     return spec

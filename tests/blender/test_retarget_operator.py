@@ -14,7 +14,6 @@ bpy = pytest.importorskip("bpy", reason="needs bpy (run in .venv-blender)")
 
 import blender_addon  # noqa: E402
 from blender_addon import registration  # noqa: E402
-from blender_addon.core import rest_body_from_mapping  # noqa: E402
 from blender_addon.ops import retarget as retarget_ops  # noqa: E402
 from blender_addon.retarget import RetargetSettings, load_bone_map  # noqa: E402
 from blender_addon.retarget.bake import BakeSettings, RetargetJob, retarget_action  # noqa: E402
@@ -80,6 +79,11 @@ def test_operator_auto_map_and_errors(addon, body_model, tmp_path):
     assert target.animation_data.action == before, "a failed retarget leaves the assigned action alone"
     with pytest.raises(RuntimeError, match="same object"):
         bpy.ops.tokenmocap.retarget(source=source.name, target=source.name)
+    bpy.context.view_layer.objects.active = target
+    bpy.ops.object.mode_set(mode="EDIT")
+    with pytest.raises(RuntimeError, match="is in Edit Mode; switch it to Object or Pose Mode"):
+        bpy.ops.tokenmocap.retarget(source=source.name, target=target.name, map_mode="PRESET", preset="ue4_mannequin")
+    bpy.ops.object.mode_set(mode="OBJECT")
     # Save the auto map, load it back: same bones as the preset the rig was built from.
     path = tmp_path / "saved_map.json"
     assert bpy.ops.tokenmocap.retarget_save_map(target=target.name, map_mode="AUTO", filepath=str(path)) == \
@@ -143,12 +147,13 @@ def test_live_preview_matches_bake_and_is_removed(addon, body_model):
         for name in ("pelvis", "hand_l", "foot_r", "lowerarm_r"):
             err = np.linalg.norm(th[tn.index(name)] - bh[bn.index(name)])
             worst_pos = max(worst_pos, err)
-            # Chains are previewed without the bake's chord correction: up to ~2 cm at the hands for this large test motion.
+            # Chains are previewed without the bake's chord correction: up to ~2 cm at the hands for this large
+            # test motion.
             assert err < 0.03, f"frame {f}: preview and bake place {name} {err * 1000:.1f} mm apart"
         hips_err = np.linalg.norm(th[tn.index("pelvis")] - bh[bn.index("pelvis")])
         assert hips_err < 1e-4, f"frame {f}: preview hips {hips_err * 1000:.3f} mm from the baked hips"
     assert rest_snapshot(target) == rest, "preview and bake leave the rest pose byte-identical"
-    print(f"\npreview: worst limb direction error {worst:.4f}°, worst preview-vs-bake offset {worst_pos * 1000:.2f} mm")
+    print(f"\npreview: worst limb direction error {worst:.4f}°, preview vs bake {worst_pos * 1000:.2f} mm")
 
 
 def test_preview_clear_operator_and_in_place(addon, body_model):
