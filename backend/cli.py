@@ -19,6 +19,7 @@ __all__ = ["main", "build_parser"]
 # `tokenmocap doctor` works even when a heavy optional dependency of another command is broken.
 COMMAND_MODULES: tuple[str, ...] = (
     "backend.commands.doctor",
+    "backend.commands.demo",
     "backend.commands.eval",
     "backend.commands.serve",
     "backend.commands.models",
