@@ -9,11 +9,15 @@ root rotates about it), so in the camera frame ``pelvis = J0(β) + cam_t_full``.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SkeletonModel", "LEFT_ANKLE", "RIGHT_ANKLE", "LEFT_FOOT", "RIGHT_FOOT", "PELVIS"]
+__all__ = ["SkeletonModel", "skeleton_for_models_dir", "LEFT_ANKLE", "RIGHT_ANKLE", "LEFT_FOOT", "RIGHT_FOOT", "PELVIS"]
+
+log = logging.getLogger(__name__)
 
 PELVIS = 0
 LEFT_ANKLE, RIGHT_ANKLE, LEFT_FOOT, RIGHT_FOOT = 7, 8, 10, 11
@@ -60,6 +64,11 @@ class SkeletonModel:
         return cls.from_arrays(arr("v_template"), arr("shapedirs"), arr("J_regressor"), arr("parents").astype(np.int64))
 
     @classmethod
+    def from_smpl_data(cls, data) -> "SkeletonModel":
+        """From :class:`backend.body.SMPLData` (an SMPL model file read by ``load_smpl_data``)."""
+        return cls.from_arrays(data.v_template, data.shapedirs, data.J_regressor, data.parents)
+
+    @classmethod
     def from_rest_joints(cls, joints: np.ndarray, parents: np.ndarray, num_betas: int = 10) -> "SkeletonModel":
         """A shape-independent skeleton (e.g. the built-in mannequin's rest joints (24, 3), parents (24,))."""
         joints = np.asarray(joints, dtype=np.float64)
@@ -101,3 +110,16 @@ class SkeletonModel:
                 glob_r[:, k] = glob_r[:, p] @ rotmats[:, k]
                 out[:, k] = out[:, p] + np.einsum("tij,tj->ti", glob_r[:, p], rest[:, k] - rest[:, p])
         return out
+
+
+def skeleton_for_models_dir(models_dir: str | Path) -> SkeletonModel:
+    """The skeleton of the installed SMPL (``<models_dir>/smpl/SMPL_NEUTRAL.pkl``, the file the engines load), else
+    the built-in mannequin's rest joints (shape-independent; the lite engine's body) with a log message."""
+    from backend.body import load_smpl_data, mannequin_rest_body
+
+    path = Path(models_dir) / "smpl" / "SMPL_NEUTRAL.pkl"
+    if path.is_file():
+        return SkeletonModel.from_smpl_data(load_smpl_data(path))
+    log.info("no SMPL installed in %s: tracking and foot contact use the mannequin's skeleton", models_dir)
+    body = mannequin_rest_body()
+    return SkeletonModel.from_rest_joints(body.joints, body.parents)

@@ -1,0 +1,119 @@
+"""``tokenmocap mocap VIDEO --out DIR``: multi-person video mocap to per-track SMPL sequences, resumable."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+NAME = "mocap"
+HELP = "track and reconstruct every person in a video; writes per-track SMPL .npz files and summary.json (resumable)"
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("video", type=Path, help="video file (anything OpenCV decodes: mp4, avi, mov, ...)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (job files, tracks/, summary.json)")
+    parser.add_argument("--resume", action="store_true", help="continue the interrupted job in --out")
+    parser.add_argument("--engine", default="auto", choices=("auto", "tokenhmr", "hmr2", "lite"))
+    parser.add_argument("--detector", default="auto", choices=("auto", "torchvision", "mediapipe", "hog", "full_frame"))
+    parser.add_argument("--device", default=None, help="torch device (default: CUDA when available)")
+    parser.add_argument("--models-dir", type=Path, default=None)
+    parser.add_argument("--start", type=int, default=0, help="first frame to process")
+    parser.add_argument("--end", type=int, default=None, help="frame to stop before (default: end of video)")
+    parser.add_argument("--no-smooth", action="store_true", help="export raw per-frame results (no smoothing)")
+    parser.add_argument("--fix-foot-skating", action="store_true",
+                        help="correct the root translation while a foot is planted")
+    parser.add_argument("--batch", type=int, default=16, help="most crops per forward pass (across frames)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr (frames, percentage, frames/s, time left)."""
+
+    def __init__(self, stream=sys.stderr, width: int = 30) -> None:
+        self.stream = stream
+        self.width = width
+        self.t0 = time.perf_counter()
+        self.start_done: int | None = None
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = time.perf_counter()
+        if self.start_done is None:
+            self.start_done, self.t0 = done, now
+        if now - self._last < 0.1 and (total is None or done < total):
+            return
+        self._last = now
+        rate = (done - self.start_done) / max(now - self.t0, 1e-9)
+        if total:
+            frac = min(done / total, 1.0)
+            bar = "#" * int(frac * self.width)
+            eta = f"{(total - done) / rate:5.0f} s" if rate > 0 else "    ? s"
+            line = f"\r[{bar:<{self.width}}] {done}/{total} frames {100 * frac:5.1f}%  {rate:5.1f} fps  ETA {eta}"
+        else:
+            line = f"\r{done} frames  {rate:5.1f} fps"
+        self.stream.write(line)
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    from backend.engine import make_engine
+    from backend.paths import models_dir as default_models_dir
+    from backend.video import (
+        JobFileError,
+        JobOptions,
+        PipelineConfig,
+        VideoReadError,
+        probe_video,
+        run_video_job,
+        skeleton_for_models_dir,
+    )
+
+    if args.batch < 1:
+        log.error("--batch must be >= 1; got %d", args.batch)
+        return 2
+    # Fail before the (slow) model load on the mistakes we can see now.
+    if (args.out / "job.json").exists() and not args.resume:
+        log.error("%s already holds a job; pass --resume to continue it, or choose another --out", args.out)
+        return 2
+    try:
+        probe_video(args.video)
+    except (FileNotFoundError, VideoReadError) as e:
+        log.error("%s", e)
+        return 2
+    models = args.models_dir if args.models_dir is not None else default_models_dir()
+    engine = make_engine(args.engine, models, device=args.device, detector=args.detector, max_batch=args.batch)
+    skeleton = skeleton_for_models_dir(models)
+    options = JobOptions(start_frame=args.start, end_frame=args.end, smooth=not args.no_smooth,
+                         fix_foot_skating=args.fix_foot_skating, pipeline=PipelineConfig(batch_crops=args.batch))
+    bar = None if args.no_progress else _ProgressBar()
+    try:
+        result = run_video_job(args.video, args.out, engine, skeleton, options, resume=args.resume, progress=bar)
+    except (FileExistsError, JobFileError, VideoReadError) as e:
+        if bar is not None:
+            bar.close()
+        log.error("%s", e)
+        return 2
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        log.warning("cancelled; finished frames are saved in %s. Continue with: tokenmocap mocap %s --out %s --resume",
+                    args.out, args.video, args.out)
+        return 130
+    finally:
+        close = getattr(engine, "close", None)
+        if close is not None:
+            close()
+    if bar is not None:
+        bar.close()
+    log.info("%d frames (%d resumed), %d tracks -> %s", result.frames_done, result.frames_resumed,
+             len(result.track_files), result.summary_path)
+    return 0
