@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import bpy
+import numpy as np
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 from ..blender_io import find_character
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 LOW_CONFIDENCE = 0.5  # auto-mapped joints below this are reported for checking
+VERIFY_LIMIT_DEG = 2.0  # a baked limb further than this from the source's direction is reported
 _TIMER_S = 0.02
 _MAP_MODES = [
     ("AUTO", "Auto-map", "Propose a map from the target's bone names and hierarchy (presets are tried first)"),
@@ -206,7 +208,15 @@ class TOKENMOCAP_OT_retarget(_RetargetProps, bpy.types.Operator):
             self.report({"WARNING"}, f"retarget cancelled; {job.target.name} is unchanged")
             return {"CANCELLED"}
         action = job.finish()
-        self.report({"INFO"}, f"baked {len(job.frames)} frames onto {job.target.name} as action {action.name!r}")
+        frames = job.frames[np.linspace(0, len(job.frames) - 1, min(5, len(job.frames))).astype(int)]
+        error_deg, where = job.verify(frames.tolist())
+        message = (f"baked {len(job.frames)} frames onto {job.target.name} as action {action.name!r}; "
+                   f"limb directions within {error_deg:.2f}° of the source")
+        if error_deg > VERIFY_LIMIT_DEG:
+            self.report({"WARNING"}, f"{message} (worst {where}: bones above it are driven by constraints or the map "
+                                     "pairs different limbs; check the map)")
+        else:
+            self.report({"INFO"}, message)
         return {"FINISHED"}
 
     def execute(self, context: bpy.types.Context) -> set[str]:

@@ -15,6 +15,7 @@ Usage (what the operator and the tests do)::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import bpy
@@ -126,6 +127,43 @@ class RetargetJob:
         action["tokenmocap_retarget_source"] = self.source.name
         action["tokenmocap_retarget_map"] = self.bone_map.name
         return action
+
+    def verify(self, frames: Sequence[int]) -> tuple[float, str]:
+        """Largest world-space limb direction error of the baked target, evaluated by Blender at ``frames``.
+
+        A limb is a one-to-one bone and the bone of its SMPL child (``upperarm_l`` → ``lowerarm_l``); the check
+        catches what the solver cannot model, such as constraints on unmapped parent bones of the rig.
+
+        Returns:
+            (error in degrees, "target bone ← SMPL joint" where it is largest); (0.0, "") with no limbs.
+        """
+        source_rest = self.plan.source
+        start_of = dict(self.bone_map.bones)
+        for chain in self.bone_map.chains:
+            start_of[chain.source[0]] = chain.target[0]
+        limbs = []
+        for joint, bone in self.bone_map.bones.items():
+            s = source_rest.index(joint)
+            for c in np.flatnonzero(source_rest.parents == s):
+                child = source_rest.names[c]
+                if child in start_of:
+                    limbs.append((joint, bone, child, start_of[child]))
+        if not limbs:
+            return 0.0, ""
+        frame_before = self.scene.frame_current
+        world = sample_source_world(self.source, frames, self.scene)
+        target_world = sample_source_world(self.target, frames, self.scene)
+        self.scene.frame_set(frame_before)
+        t_index = {n: i for i, n in enumerate(self.plan.target.names)}
+        worst, where = 0.0, ""
+        for joint, bone, child, child_bone in limbs:
+            s_dir = world[:, source_rest.index(child), :3, 3] - world[:, source_rest.index(joint), :3, 3]
+            t_dir = target_world[:, t_index[child_bone], :3, 3] - target_world[:, t_index[bone], :3, 3]
+            err = np.degrees(np.arctan2(np.linalg.norm(np.cross(s_dir, t_dir), axis=-1),
+                                        np.sum(s_dir * t_dir, axis=-1))).max()
+            if err > worst:
+                worst, where = float(err), f"{bone} ← {joint}"
+        return worst, where
 
     def cancel(self) -> None:
         """Drop the solved frames and any live preview; the scene is left as it was (the current frame is restored

@@ -73,16 +73,16 @@ def current_basis(obj: bpy.types.Object) -> np.ndarray:
 
 
 def sample_source_world(obj: bpy.types.Object, frames: Sequence[int], scene: bpy.types.Scene) -> np.ndarray:
-    """World matrices of the source's pose bones at each frame (moves the scene's current frame).
+    """World matrices of an armature's pose bones at each frame (moves the scene's current frame).
 
     Args:
-        obj: the source armature (the SMPL character).
+        obj: the armature (the SMPL character when sampling the source).
         frames: Blender frame numbers to sample.
         scene: the scene whose frame is stepped (``frame_set`` evaluates actions, drivers and constraints).
     Returns:
         (T, S, 4, 4) float64 ``matrix_world · pose_bone.matrix``.
     """
-    _check_armature(obj, "source")
+    _check_armature(obj, "armature")
     _pose_order(obj)
     n = len(obj.pose.bones)
     out = np.empty((len(frames), n, 4, 4), dtype=np.float64)

@@ -168,3 +168,20 @@ def test_preview_clear_operator_and_in_place(addon, body_model):
     assert bpy.ops.tokenmocap.retarget_clear_preview(target=target.name) == {"FINISHED"}
     assert _preview_count(target) == 0 and not has_preview(target)
     assert remove_preview(target) == 0, "removing twice is harmless"
+
+
+def test_verify_measures_the_bake_and_catches_constrained_parents(addon, body_model):
+    source, body = make_source(body_model)
+    target, bone_map = make_target(body, "rigify_fk", "A")
+    job = RetargetJob(source, target, bone_map, BakeSettings(frame_start=1, frame_end=N_FRAMES))
+    job.finish()
+    error_deg, where = job.verify([1, 12, 24])
+    assert error_deg < 0.1, f"a clean bake verifies within 0.1°, got {error_deg:.3f}° at {where}"
+    # A constraint on an unmapped parent (as Rigify's MCH parents have) is outside the solver's model: verify
+    # must notice it and name the limb.
+    con = target.pose.bones["MCH-thigh_parent.L"].constraints.new("LIMIT_ROTATION")
+    con.use_limit_x = con.use_limit_y = con.use_limit_z = True
+    con.owner_space = "WORLD"
+    bad_deg, bad_where = job.verify([1, 12, 24])
+    assert bad_deg > 2.0 and bad_where in ("thigh_fk.L ← left_hip", "shin_fk.L ← left_knee"), \
+        f"verify should flag the left leg under the constrained parent, got {bad_deg:.2f}° at {bad_where!r}"
