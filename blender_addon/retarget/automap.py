@@ -76,6 +76,7 @@ class AutoMapResult:
 def _tokens(name: str) -> list[str]:
     bare = name.rsplit(":", 1)[-1]
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", bare)
+    spaced = re.sub(r"([A-Za-z])([0-9])", r"\1 \2", spaced)  # spine1 → spine 1
     raw = [t.lower() for t in re.split(r"[^A-Za-z0-9]+", spaced) if t]
     out: list[str] = []
     i = 0

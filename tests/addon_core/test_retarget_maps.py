@@ -203,3 +203,18 @@ def test_dict_round_trip_is_json_serialisable():
         bone_map = load_preset(preset_id)
         again = bone_map_from_dict(json.loads(json.dumps(bone_map_to_dict(bone_map))), origin=preset_id)
         assert again == bone_map, f"{preset_id}: dict round trip differs"
+
+
+def test_auto_map_of_an_smpl_named_rig_is_the_identity():
+    from blender_addon.core import SMPL_PARENTS
+
+    heads = np.array([[0.1 * (j % 5), 0.0, 1.0 - 0.04 * j] for j in range(24)])
+    heads[[1, 4, 7, 10, 13, 16, 18, 20, 22], 0] = 0.3  # left joints on +X
+    heads[[2, 5, 8, 11, 14, 17, 19, 21, 23], 0] = -0.3
+    result = auto_map(SMPL_JOINT_NAMES, SMPL_PARENTS, heads)
+    got = dict(result.bone_map.bones)
+    for chain in result.bone_map.chains:
+        got.update(zip(chain.source, chain.target))
+    wrong = {j: b for j, b in got.items() if j != b}
+    assert not wrong, f"SMPL names must map to themselves, got {wrong}"
+    assert set(got) == set(SMPL_JOINT_NAMES) - {"left_hand", "right_hand"}, f"mapped {sorted(got)}"
