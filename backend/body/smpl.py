@@ -124,8 +124,14 @@ class SMPLBody(nn.Module):
             raise ValueError(f"body_pose should be ({batch}, 23, 3, 3) rotation matrices, got {tuple(body_pose.shape)}")
         if betas.shape != (batch, self.num_betas):
             raise ValueError(f"betas should be ({batch}, {self.num_betas}), got {tuple(betas.shape)}")
+        # The official models run SMPL in float32; keep it so under a caller's bf16 autocast (the skinning matmuls
+        # would otherwise drop to bf16, ~1 cm error on the vertices).
+        with torch.autocast(device_type=self.v_template.device.type, enabled=False):
+            return self._forward_fp32(global_orient.reshape(batch, 1, 3, 3), body_pose, betas)
+
+    def _forward_fp32(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor) -> SMPLBodyOutput:
         dtype = self.v_template.dtype
-        full_pose = torch.cat([global_orient.reshape(batch, 1, 3, 3), body_pose], dim=1).to(dtype)
+        full_pose = torch.cat([global_orient, body_pose], dim=1).to(dtype)
         vertices, smpl_joints = lbs(
             betas.to(dtype),
             full_pose,

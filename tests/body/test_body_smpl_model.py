@@ -111,3 +111,18 @@ def test_synthetic_keypoints_sit_on_a_person(synthetic_smpl: SyntheticSMPLFiles)
     assert k["OP LBigToe"][0] > 0 > k["OP RBigToe"][0], "left toes at +x"
     assert k["Top of Head (LSP)"][1] == max(p[1] for p in kp), "top of head is the highest keypoint"
     assert k["OP LWrist"][0] > 0.6 and k["Right Wrist"][0] < -0.6, "T-pose wrists far out on their sides"
+
+
+def test_autocast_does_not_lower_precision(synthetic_smpl: SyntheticSMPLFiles) -> None:
+    body = SMPLBody.from_files(synthetic_smpl.smpl_path, synthetic_smpl.joint_regressor_extra_path)
+    from backend.geometry import axis_angle_to_rotmat
+
+    rot = axis_angle_to_rotmat(0.5 * torch.randn(2, 24, 3, generator=torch.Generator().manual_seed(1))).float()
+    betas = torch.randn(2, 10, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        ref = body(rot[:, :1], rot[:, 1:], betas)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = body(rot[:, :1], rot[:, 1:], betas)
+    assert out.vertices.dtype == torch.float32, f"SMPL output stays float32 under autocast, got {out.vertices.dtype}"
+    diff = (out.vertices - ref.vertices).abs().max().item()
+    assert diff < 1e-6, f"autocast changed the vertices by {diff:.3g}"
