@@ -387,9 +387,9 @@ def test_retarget_matches_source_directions_root_and_keeps_rest(fresh_scene, bod
             drift = rot_angle_deg(offsets[0].T @ o)
             worst_offset = max(worst_offset, drift)
             assert drift < 0.5, f"{preset_id}/{pose}: {b} twists {drift:.3f}° relative to {joint} over time"
-    print(f"\n{preset_id}/{pose}: worst limb direction error {worst_dir:.4f}°, twist drift {worst_offset:.4f}°")
 
     # Chains: the chain's end-to-end direction follows the source's spine/neck.
+    worst_chain = 0.0
     for chain in bone_map.chains:
         end_joint = {"spine3": "neck", "neck": "head"}[chain.source[-1]]
         end_bone = target_start_bone(bone_map, end_joint)
@@ -398,7 +398,11 @@ def test_retarget_matches_source_directions_root_and_keeps_rest(fresh_scene, bod
             tn, th, _ = tgt[f]
             err = angle_deg(sh[sn.index(end_joint)] - sh[sn.index(chain.source[0])],
                             th[tn.index(end_bone)] - th[tn.index(chain.target[0])])
+            worst_chain = max(worst_chain, err)
             assert err < 2.0, f"{preset_id}: chain {chain.target} end-to-end off by {err:.3f}° at frame {f}"
+
+    print(f"\n{preset_id}/{pose}: worst limb direction error {worst_dir:.4f}°, twist drift {worst_offset:.4f}°, "
+          f"chain end-to-end {worst_chain:.3f}°")
 
     # Root: hips trajectory = source pelvis trajectory × leg-length ratio, starting at the target's rest.
     k = leg_ratio(src_rest_heads, tgt_rest_heads, bone_map)
