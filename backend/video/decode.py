@@ -48,14 +48,26 @@ class VideoInfo:
                 "height": self.height}
 
 
+_NTSC_BASES = (24, 30, 48, 60, 120, 240)
+
+
 def fps_fraction(fps: float | Fraction | str) -> Fraction:
-    """A frame rate as a fraction: 29.97002997 → 30000/1001, 25.0 → 25, "24000/1001" → 24000/1001."""
+    """A frame rate as a fraction: 29.97002997 → 30000/1001, 25.0 → 25, "24000/1001" → 24000/1001.
+
+    Floats within 0.01 % of an NTSC rate (n·1000/1001) snap to it: containers often store 29.97 as 2997/100
+    (OpenCV's AVI writer does), which every editor treats as 30000/1001.
+    """
     try:
         value = Fraction(fps) if not isinstance(fps, float) else Fraction(fps).limit_denominator(1001)
     except (ValueError, ZeroDivisionError) as e:
         raise ValueError(f"frame rate must be a positive number or fraction like '30000/1001'; got {fps!r}") from e
     if value <= 0:
         raise ValueError(f"frame rate must be positive; got {fps!r}")
+    if isinstance(fps, float):
+        for base in _NTSC_BASES:
+            ntsc = Fraction(base * 1000, 1001)
+            if abs(float(value) / float(ntsc) - 1.0) < 1e-4:
+                return ntsc
     return value
 
 

@@ -1,0 +1,90 @@
+"""Video decoding (rational fps, frame indices, bad files) and the crash-safe frame log."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data as skdata
+
+from backend.video import FrameLog, JobFileError, VideoReadError, fps_fraction, iter_video_frames, probe_video, \
+    read_frame_log
+
+
+def _write_clip(path, fps: float, n: int = 12):
+    """A real encoded clip: the astronaut photo sliding across a gradient background (MJPG in AVI)."""
+    person = cv2.resize(cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR), (64, 64))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (160, 96))
+    if not writer.isOpened():
+        pytest.skip("this OpenCV build cannot write MJPG/AVI (no video writer backend)")
+    for i in range(n):
+        frame = np.tile(np.linspace(40, 200, 160, dtype=np.uint8)[None, :, None], (96, 1, 3))
+        x = 4 + 7 * i
+        frame[16:80, x:x + 64] = person
+        writer.write(frame)
+    writer.release()
+
+
+def test_fps_fraction_keeps_ntsc_rates():
+    assert fps_fraction(29.97002997002997) == Fraction(30000, 1001)
+    assert fps_fraction(23.976023976023978) == Fraction(24000, 1001)
+    assert fps_fraction(29.97) == Fraction(30000, 1001), "29.97 as stored by AVI (2997/100) snaps to NTSC"
+    assert fps_fraction(25.0) == Fraction(25)
+    assert fps_fraction(30.0) == Fraction(30)
+    assert fps_fraction("30000/1001") == Fraction(30000, 1001)
+    with pytest.raises(ValueError, match="positive"):
+        fps_fraction(0.0)
+
+
+def test_probe_and_decode_written_clip(tmp_path):
+    path = tmp_path / "clip.avi"
+    _write_clip(path, 30000 / 1001, n=12)
+    info = probe_video(path)
+    assert info.fps == Fraction(30000, 1001), f"expected 30000/1001, got {info.fps}"
+    assert (info.width, info.height, info.frame_count) == (160, 96, 12), f"got {info}"
+    frames = list(iter_video_frames(path, start=5, stop=9))
+    assert [i for i, _ in frames] == [5, 6, 7, 8], f"expected frames 5..8, got {[i for i, _ in frames]}"
+    # Frame 5 must be the 6th frame (person at x = 4 + 35): compare with a full decode.
+    full = dict(iter_video_frames(path))
+    assert len(full) == 12
+    np.testing.assert_array_equal(frames[0][1], full[5], err_msg="grab-skipping must land on the exact frame")
+
+
+def test_unreadable_video_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        probe_video(tmp_path / "missing.mp4")
+    bad = tmp_path / "notavideo.mp4"
+    bad.write_bytes(b"this is not a video" * 100)
+    with pytest.raises(VideoReadError, match="notavideo.mp4"):
+        probe_video(bad)
+
+
+def test_frame_log_ignores_interrupted_last_line_and_resumes(tmp_path):
+    path = tmp_path / "frames.jsonl"
+    with FrameLog(path) as log:
+        for i in range(3):
+            log.append({"index": i, "people": []})
+    intact = path.stat().st_size
+    with open(path, "ab") as f:
+        f.write(b'{"index": 3, "peo')  # killed mid-write
+    records, good_end = read_frame_log(path)
+    assert [r["index"] for r in records] == [0, 1, 2] and good_end == intact, f"got {records}, {good_end}"
+    with FrameLog(path, truncate_to=good_end) as log:
+        log.append({"index": 3, "people": []})
+    records, good_end = read_frame_log(path)
+    assert [r["index"] for r in records] == [0, 1, 2, 3], f"got {[r['index'] for r in records]}"
+    assert good_end == path.stat().st_size
+    assert all(json.loads(line) for line in path.read_text().splitlines())
+
+
+def test_frame_log_reports_damage_before_the_end(tmp_path):
+    path = tmp_path / "frames.jsonl"
+    path.write_text('{"index": 0, "people": []}\n{"index": 1, "pe\n{"index": 2, "people": []}\n')
+    with pytest.raises(JobFileError, match="line 2"):
+        read_frame_log(path)
+    path.write_text('{"index": 4, "people": []}\n{"index": 2, "people": []}\n')
+    with pytest.raises(JobFileError, match="frame 2 after frame 4"):
+        read_frame_log(path)
