@@ -119,7 +119,9 @@ class SMPLBody(nn.Module):
         """
         batch = global_orient.shape[0]
         if global_orient.shape[1:] != (1, 3, 3) and global_orient.shape[1:] != (3, 3):
-            raise ValueError(f"global_orient should be (B, 1, 3, 3) rotation matrices, got {tuple(global_orient.shape)}")
+            raise ValueError(
+                f"global_orient should be (B, 1, 3, 3) rotation matrices, got {tuple(global_orient.shape)}"
+            )
         if body_pose.shape != (batch, NUM_BODY_JOINTS, 3, 3):
             raise ValueError(f"body_pose should be ({batch}, 23, 3, 3) rotation matrices, got {tuple(body_pose.shape)}")
         if betas.shape != (batch, self.num_betas):
@@ -129,7 +131,9 @@ class SMPLBody(nn.Module):
         with torch.autocast(device_type=self.v_template.device.type, enabled=False):
             return self._forward_fp32(global_orient.reshape(batch, 1, 3, 3), body_pose, betas)
 
-    def _forward_fp32(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor) -> SMPLBodyOutput:
+    def _forward_fp32(
+        self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor
+    ) -> SMPLBodyOutput:
         dtype = self.v_template.dtype
         full_pose = torch.cat([global_orient, body_pose], dim=1).to(dtype)
         vertices, smpl_joints = lbs(

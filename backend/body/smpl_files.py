@@ -46,8 +46,6 @@ SMPL_INSTALL_HINT = (
     "then run `tokenmocap models install PATH_TO_DOWNLOADS`."
 )
 
-_ROOT_PARENT_UINT32 = 4294967295  # kintree_table[0, 0] in the official files (-1 stored as uint32)
-
 
 class SMPLFileError(ValueError):
     """An SMPL-related file exists but its content is not what the official format holds."""

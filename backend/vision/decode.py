@@ -80,7 +80,9 @@ def image_size_from_header(data: bytes, encoding: str) -> tuple[int, int]:
         return width, height
     if encoding == "jpeg":
         if not data.startswith(_JPEG_SIGNATURE):
-            raise ImageDecodeError(f"payload declared jpeg does not start with the JPEG SOI marker (starts {data[:4]!r})")
+            raise ImageDecodeError(
+                f"payload declared jpeg does not start with the JPEG SOI marker (starts {data[:4]!r})"
+            )
         return _jpeg_size(data)
     raise ImageDecodeError(f"image_size_from_header supports 'jpeg' and 'png', got {encoding!r}")
 
@@ -104,11 +106,15 @@ def _decode_raw(
         raise ImageDecodeError(f"raw images must have dtype 'uint8', got {dtype!r}")
     shape = tuple(int(s) for s in shape)
     if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (1, 3, 4)):
-        raise ImageDecodeError(f"raw image shape must be [H, W], [H, W, 3] (BGR) or [H, W, 4] (BGRA), got {list(shape)}")
+        raise ImageDecodeError(
+            f"raw image shape must be [H, W], [H, W, 3] (BGR) or [H, W, 4] (BGRA), got {list(shape)}"
+        )
     _check_pixels(shape[1], shape[0], max_pixels)
     expected = int(np.prod(shape))
     if len(data) != expected:
-        raise ImageDecodeError(f"raw image of shape {list(shape)} uint8 needs {expected} bytes, payload has {len(data)}")
+        raise ImageDecodeError(
+            f"raw image of shape {list(shape)} uint8 needs {expected} bytes, payload has {len(data)}"
+        )
     image = np.frombuffer(data, dtype=np.uint8).reshape(shape)
     if image.ndim == 2 or image.shape[2] == 1:
         return cv2.cvtColor(image.reshape(shape[0], shape[1]), cv2.COLOR_GRAY2BGR)
@@ -155,7 +161,9 @@ def decode_image(
     _check_pixels(width, height, max_pixels)
     image = cv2.imdecode(np.frombuffer(buf, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None:
-        raise ImageDecodeError(f"could not decode the {encoding} payload ({len(buf)} bytes); it is corrupt or truncated")
+        raise ImageDecodeError(
+            f"could not decode the {encoding} payload ({len(buf)} bytes); it is corrupt or truncated"
+        )
     if image.shape[:2] != (height, width):
         raise ImageDecodeError(
             f"{encoding} header says {width}x{height} but decoding gave {image.shape[1]}x{image.shape[0]}"

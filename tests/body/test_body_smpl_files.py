@@ -130,7 +130,8 @@ def test_python2_style_file(tmp_path: Path, synthetic_smpl: SyntheticSMPLFiles, 
     raw["pose_training_info"] = {"path": "/is/ps/shared", "n": 1786}
     blob = _py2_dumps(raw)
     found = _globals_of(blob)
-    for name in ("chumpy.ch Ch", "numpy.core.multiarray _reconstruct", "scipy.sparse.csc csc_matrix", "__builtin__ set"):
+    py2_globals = ("chumpy.ch Ch", "numpy.core.multiarray _reconstruct", "scipy.sparse.csc csc_matrix", "__builtin__ set")
+    for name in py2_globals:
         assert name in found, f"the Python 2 style pickle should reference {name}, has {sorted(found)}"
     ops = {op.name for op, _, _ in pickletools.genops(blob)}
     assert "BINUNICODE" not in ops and "SHORT_BINSTRING" in ops, f"strings should be Python 2 str, opcodes {ops}"
@@ -163,7 +164,8 @@ def test_old_scipy_module_name(tmp_path: Path, synthetic_smpl: SyntheticSMPLFile
     assert "scipy.sparse.csc csc_matrix" in _globals_of(old)
     path = tmp_path / "old_scipy.pkl"
     path.write_bytes(old)
-    np.testing.assert_array_equal(load_smpl_data(path).J_regressor, load_smpl_data(synthetic_smpl.smpl_path).J_regressor)
+    expected = load_smpl_data(synthetic_smpl.smpl_path).J_regressor
+    np.testing.assert_array_equal(load_smpl_data(path).J_regressor, expected)
 
 
 def test_npz_model(tmp_path: Path, synthetic_smpl: SyntheticSMPLFiles) -> None:

@@ -39,7 +39,8 @@ def _stripes(h: int = 120, w: int = 160) -> np.ndarray:
 def test_channels_are_rgb_and_normalised() -> None:
     crop = crop_person(_stripes(), np.array([40.0, 30.0, 120.0, 90.0]))
     centre = crop.img[:, 128, 60]  # left of the middle: pure blue 200
-    expected = (np.array([0.0, 0.0, 200.0]) - 255 * np.array([0.485, 0.456, 0.406])) / (255 * np.array([0.229, 0.224, 0.225]))
+    mean, std = 255 * np.array([0.485, 0.456, 0.406]), 255 * np.array([0.229, 0.224, 0.225])
+    expected = (np.array([0.0, 0.0, 200.0]) - mean) / std
     np.testing.assert_allclose(centre, expected, atol=1e-5, err_msg="BGR->RGB then ImageNet normalisation")
 
 
