@@ -6,6 +6,7 @@ from .character import CHARACTER_PROP, Character, build_character, find_characte
 from .export import EXPORT_FORMATS, ExportSettings, export_character
 from .keyframes import CurveKeys, add_keys, channelbag_of, write_action
 from .scene import match_camera, set_frame_range, set_scene_fps
+from .video_frames import VideoFrameReader
 
 __all__ = [
     "AnimationSettings",
@@ -15,6 +16,7 @@ __all__ = [
     "CurveKeys",
     "EXPORT_FORMATS",
     "ExportSettings",
+    "VideoFrameReader",
     "add_keys",
     "animate_character",
     "bone_rotation_path",

@@ -5,14 +5,16 @@ poses and the rest body for its shape have arrived) the job yields a :class:`Cha
 builds and keys it with ``blender_io``. ``handle`` never blocks, so a timer or modal tick can drive it.
 
 Image: ``reconstruct`` → ``result`` {people} → one ``body_model`` {betas} per chosen person → ready.
-Video: ``video_start`` {fps, path, options} → ``video_started`` {session} → ``frame_result`` * →
-``video_done`` → one ``body_model`` per chosen track (median betas) → ready.
+Video: ``video_start`` {fps, options} → ``video_started`` {session} → ``video_frame`` {session, index} + JPEG
+(bounded in flight) → ``frame_result`` * → ``video_end`` → ``video_done`` → one ``body_model`` per chosen track
+(median betas) → ready.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,6 +57,14 @@ class _Job:
         self.ready: list[CharacterReady] = []
         self._body_requests: dict[str, tuple[int, PoseTrack, np.ndarray]] = {}
         self._main_request: str | None = None
+        self._owned: set[str] = set()  # further requests whose errors and timeouts end the job
+
+    def _is_ours(self, request_id: str | None) -> bool:
+        return request_id is not None and (
+            request_id == self._main_request or request_id in self._body_requests or request_id in self._owned)
+
+    def pump(self) -> None:
+        """Send whatever the job has queued (video frames); called every tick on the main thread."""
 
     def _request_body(self, track_id: int, track: PoseTrack, boxes: np.ndarray) -> None:
         betas = [float(v) for v in track.mean_betas()]
@@ -88,16 +98,14 @@ class _Job:
         """Consume one event; returns the characters that became ready. Raises :class:`JobError`."""
         if self.cancelled:
             return []
-        if event.kind == "timeout" and (event.request_id == self._main_request or event.request_id in self._body_requests):
+        if event.kind == "timeout" and self._is_ours(event.request_id):
             raise JobError(event.message)
         if event.kind == "failure":
             raise JobError(event.message)
         if event.kind != "reply":
             return []
         header = event.header
-        if header.get("type") == MT.ERROR and (
-            event.request_id == self._main_request or event.request_id in self._body_requests
-        ):
+        if header.get("type") == MT.ERROR and self._is_ours(event.request_id):
             raise JobError(_error_text(header))
         if event.request_id in self._body_requests and header.get("type") == MT.BODY_MODEL:
             return self._on_body(event)
@@ -154,58 +162,94 @@ class ImageJob(_Job):
 
 @dataclass(frozen=True)
 class VideoOptions:
-    """Video request options (sent as ``video_start.options``; the backend defines their meaning)."""
+    """The ``video_start.options`` the backend accepts (``backend.video.VideoOptions``)."""
 
-    frame_start: int = 0  # first video frame to process
-    frame_end: int = -1  # last video frame (inclusive); -1 = to the end
-    smoothing: str = "one_euro"  # temporal filter name, "none" to disable
-    smoothing_strength: float = 0.5  # 0..1, filter strength
-    extra: dict = field(default_factory=dict)  # further backend options, passed through
+    smooth: bool = True  # causal One-Euro smoothing of rotations and pelvis on the backend
+    batch_frames: int = 1  # frames per batched model call (more = faster on a GPU, more latency)
+
+    def to_json(self) -> dict:
+        return {"smooth": bool(self.smooth), "batch_frames": int(self.batch_frames)}
 
 
 class VideoJob(_Job):
-    """Track and reconstruct every person in a video file the (local) backend reads itself.
+    """Stream video frames to the backend, collect the tracks, then build one character per chosen track.
+
+    Frames are read on the caller's (main) thread by :meth:`pump`, at most ``max_in_flight`` ahead of the
+    results; the backend also applies back-pressure by not reading.
 
     Args:
         worker: a started bridge.
-        path: the video file (a path the backend can open).
         fps: the video's frame rate.
-        options: frame range and smoothing.
-        track_ids: tracks to build; None = every track with at least ``min_track_frames`` frames.
+        frame_indices: video frames to send, increasing (e.g. ``range(first, last + 1)``).
+        read_frame: ``read_frame(index) -> JPEG bytes`` (Blender's decoder; called only from :meth:`pump`).
+        options: smoothing and batching on the backend.
+        track_ids: tracks to build; None = every track with at least ``min_track_frames`` observed frames.
         min_track_frames: shorter tracks (usually false detections) are skipped when ``track_ids`` is None.
+        max_in_flight: frames sent but not yet answered (keep above the tracker's confirmation delay).
+        stall_timeout_ms: fail when frames are in flight and nothing arrives for this long.
     """
 
-    def __init__(self, worker: BridgeWorker, path: str, fps: float, options: VideoOptions = VideoOptions(),
-                 track_ids: Sequence[int] | None = None, min_track_frames: int = 5) -> None:
+    def __init__(self, worker: BridgeWorker, fps: float, frame_indices: Sequence[int],
+                 read_frame: Callable[[int], bytes], options: VideoOptions = VideoOptions(),
+                 track_ids: Sequence[int] | None = None, min_track_frames: int = 5, max_in_flight: int = 16,
+                 stall_timeout_ms: int = protocol.REQUEST_TIMEOUT_MS) -> None:
         super().__init__(worker)
         self.fps = float(fps)
+        self.frame_indices = [int(i) for i in frame_indices]
+        if not self.frame_indices:
+            raise ValueError("video: the frame range is empty")
+        if any(b <= a for a, b in zip(self.frame_indices, self.frame_indices[1:])):
+            raise ValueError("video: frame indices must increase")
+        self.read_frame = read_frame
         self.track_ids = None if track_ids is None else {int(t) for t in track_ids}
         self.min_track_frames = int(min_track_frames)
+        self.max_in_flight = int(max_in_flight)
+        self.stall_timeout_s = stall_timeout_ms / 1000.0
         self.session: str | None = None
+        self.frames_sent = 0
         self.frames_done = 0
-        self.frames_total = None if options.frame_end < 0 else options.frame_end - options.frame_start + 1
+        self.frames_total = len(self.frame_indices)
+        self._ended = False
+        self._last_progress = time.monotonic()
         self._points: dict[int, dict[int, PosePoint]] = {}
-        opts = {"frame_start": options.frame_start, "frame_end": options.frame_end, "smoothing": options.smoothing,
-                "smoothing_strength": options.smoothing_strength, **options.extra}
-        # The request stays alive while frame results stream in; each one restarts its timeout.
-        self._main_request = worker.send(MT.VIDEO_START, {"fps": self.fps, "path": str(path), "options": opts},
+        self._main_request = worker.send(MT.VIDEO_START, {"fps": self.fps, "options": options.to_json()},
                                          timeout_ms=protocol.REQUEST_TIMEOUT_MS)
         self.status = "starting video"
+
+    def pump(self) -> None:
+        """Send the next frames while fewer than ``max_in_flight`` are unanswered; then ``video_end``."""
+        if self.session is None or self._ended or self.done:
+            return
+        while self.frames_sent < self.frames_total and self.frames_sent - self.frames_done < self.max_in_flight:
+            index = self.frame_indices[self.frames_sent]
+            data = self.read_frame(index)
+            rid = self.worker.send(MT.VIDEO_FRAME, {"session": self.session, "index": index,
+                                                    "image": {"encoding": "jpeg", "frame": 1}}, [data], timeout_ms=0)
+            self._owned.add(rid)
+            self.frames_sent += 1
+        if self.frames_sent == self.frames_total:
+            self._owned.add(self.worker.send(MT.VIDEO_END, {"session": self.session},
+                                             timeout_ms=protocol.REQUEST_TIMEOUT_MS))
+            self._ended = True
+            self.status = "finishing the video"
+        elif self.frames_sent > self.frames_done and time.monotonic() - self._last_progress > self.stall_timeout_s:
+            raise JobError(f"the backend stopped answering: {self.frames_sent - self.frames_done} frames sent "
+                           f"without a result for {self.stall_timeout_s:.0f} s")
 
     def _handle_main(self, event: BridgeEvent) -> list[CharacterReady]:
         header = event.header
         kind = header.get("type")
         if kind == MT.VIDEO_STARTED and event.request_id == self._main_request:
-            self.session = header.get("session")
-            if isinstance(header.get("frames"), int):
-                self.frames_total = header["frames"]
+            session = header.get("session")
+            if not isinstance(session, str) or not session:
+                raise JobError(f"backend video_started: expected a 'session' string, got {session!r}")
+            self.session = session
             self.status = "tracking"
-        elif kind == MT.FRAME_RESULT and (self.session is None or header.get("session") == self.session):
+            self._last_progress = time.monotonic()
+        elif kind == MT.FRAME_RESULT and self.session is not None and header.get("session") == self.session:
             self._on_frame(header)
-        elif kind == MT.VIDEO_DONE and (event.request_id == self._main_request or header.get("session") == self.session):
+        elif kind == MT.VIDEO_DONE and self.session is not None and header.get("session", self.session) == self.session:
             self._on_done()
-        elif kind == MT.ERROR and header.get("session") == self.session and self.session is not None:
-            raise JobError(_error_text(header))
         return []
 
     def _on_frame(self, header: dict) -> None:
@@ -214,15 +258,16 @@ class VideoJob(_Job):
         if not isinstance(index, int) or not isinstance(tracks, list):
             raise JobError(f"backend frame_result: expected 'index' (int) and 'tracks' (list), got {sorted(header)}")
         for t in tracks:
-            if t.get("state") != "observed":
-                continue  # predicted states are the tracker's guesses while a person is hidden
+            if not isinstance(t, dict) or t.get("state") != "observed":
+                continue  # "predicted" states are the tracker's guesses while a person is hidden
             tid = int(t["track_id"])
-            self._points.setdefault(tid, {})[index] = person_pose_from_json(
-                t.get("person"), where=f"frame {index} track {tid}")
+            # TrackState.to_json puts the person's fields beside track_id/state; a nested "person" is accepted too.
+            person = t["person"] if "person" in t else t
+            self._points.setdefault(tid, {})[index] = person_pose_from_json(person, where=f"frame {index} track {tid}")
         self.frames_done += 1
-        if self.frames_total:
-            self.progress = min(0.9, 0.9 * self.frames_done / self.frames_total)
-        self.status = f"frame {self.frames_done}" + (f"/{self.frames_total}" if self.frames_total else "")
+        self._last_progress = time.monotonic()
+        self.progress = min(0.9, 0.9 * self.frames_done / self.frames_total)
+        self.status = f"frame {self.frames_done}/{self.frames_total}"
 
     def _on_done(self) -> None:
         chosen = []
@@ -235,7 +280,8 @@ class VideoJob(_Job):
         if self.track_ids is not None and (missing := sorted(self.track_ids - set(self._points))):
             raise JobError(f"track {missing[0]} does not exist; the video has tracks {sorted(self._points)}")
         if not chosen:
-            raise JobError(f"no person tracked for at least {self.min_track_frames} frames in the video")
+            raise JobError(f"no person tracked for at least {self.min_track_frames} frames in the video "
+                           f"(tracks found: {sorted(self._points) or 'none'})")
         for tid in chosen:
             frames = sorted(self._points[tid])
             pts = [self._points[tid][f] for f in frames]

@@ -89,7 +89,7 @@ class BridgeWorker:
 
     def send(self, msg_type: str, fields: dict | None = None, payloads: Sequence[Any] = (),
              timeout_ms: int = protocol.REQUEST_TIMEOUT_MS, request_id: str | None = None) -> str:
-        """Queue a request; returns its id (replies carry it). ``timeout_ms`` 0 waits forever."""
+        """Queue a request; returns its id (replies carry it). ``timeout_ms`` 0: no timeout is tracked."""
         rid = request_id or uuid.uuid4().hex[:16]
         header = protocol.make_header(msg_type, rid, **(fields or {}))
         self._outgoing.put((header, list(payloads), int(timeout_ms)))
@@ -173,10 +173,8 @@ class BridgeWorker:
             except queue.Empty:
                 return
             sock.send_multipart(protocol.encode(header, payloads), copy=False)
-            if timeout_ms > 0:
+            if timeout_ms > 0:  # 0: no reply expected by id (video frames; the job watches for stalls)
                 pending[header["id"]] = _Pending(time.monotonic() + timeout_ms / 1000.0, timeout_ms)
-            else:
-                pending[header["id"]] = _Pending(float("inf"), 0)
 
     def _handle_frames(self, frames: list, pending: dict[str, _Pending]) -> None:
         try:
@@ -194,7 +192,7 @@ class BridgeWorker:
             entry = pending[rid]
             # Streaming replies (frame_result) keep the request alive; finished ones drop it.
             if message.type in (protocol.MessageType.FRAME_RESULT, protocol.MessageType.VIDEO_STARTED):
-                entry.deadline = time.monotonic() + entry.timeout_ms / 1000.0 if entry.timeout_ms else entry.deadline
+                entry.deadline = time.monotonic() + entry.timeout_ms / 1000.0
             else:
                 pending.pop(rid)
         self._events.put(BridgeEvent("reply", rid, header=message.header, arrays=arrays))

@@ -88,5 +88,5 @@ class JobOperatorMixin:
         """Blender calls this when the modal operator is aborted (e.g. the file is closed)."""
         if self._run is not None:
             self._run.job.cancel()
-            self._run.worker.stop()
+            self._run.close()
             finish_progress(context, "cancelled")

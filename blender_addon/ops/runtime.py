@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import bpy
@@ -31,6 +32,14 @@ class JobRun:
     settings: BuildSettings
     characters: list[Character] = field(default_factory=list)
     error: str | None = None
+    cleanup: Callable[[], None] | None = None  # frees what the run opened (the video decoder), called once
+
+    def close(self) -> None:
+        """Stop the bridge and run ``cleanup``; safe to call twice."""
+        self.worker.stop()
+        if self.cleanup is not None:
+            cleanup, self.cleanup = self.cleanup, None
+            cleanup()
 
 
 def make_worker(context: bpy.types.Context) -> BridgeWorker:
@@ -79,10 +88,11 @@ def drive_job(context: bpy.types.Context, run: JobRun) -> bool:
                 run.characters.append(build_keyed_character(ready.track_id, ready.track, ready.body, run.settings))
             if job.done:
                 break
-    except (JobError, ValueError) as e:
+        job.pump()
+    except (JobError, ValueError, OSError) as e:
         run.error = str(e)
     if run.error is not None or job.done:
-        run.worker.stop()
+        run.close()
         finish_progress(context, run.error or job.status)
         return True
     set_progress(context, job.status, job.progress)
@@ -95,7 +105,7 @@ def run_blocking(context: bpy.types.Context, run: JobRun, timeout_s: float = 600
     while not drive_job(context, run):
         if time.monotonic() > deadline:
             run.job.cancel()
-            run.worker.stop()
+            run.close()
             run.error = f"the job did not finish within {timeout_s:.0f} s"
             finish_progress(context, run.error)
             break

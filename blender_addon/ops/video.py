@@ -5,18 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
-from ..blender_io import BuildSettings
+from ..blender_io import BuildSettings, VideoFrameReader
 from ..bridge import VideoJob, VideoOptions
 from .modal import JobOperatorMixin
 from .reconstruct import ROOT_MOTION_ITEMS
 from .runtime import JobRun, make_worker
 
-__all__ = ["TOKENMOCAP_OT_video_mocap", "classes", "parse_track_ids", "video_frame_rate"]
+__all__ = ["TOKENMOCAP_OT_video_mocap", "classes", "parse_track_ids"]
 
 _SMOOTHING_ITEMS = [
-    ("one_euro", "One Euro", "Adaptive low-pass filter: smooth when slow, responsive when fast"),
+    ("one_euro", "One Euro", "Causal adaptive low-pass filter on the backend: smooth when slow, responsive when fast"),
     ("none", "None", "Raw per-frame results"),
 ]
 
@@ -28,23 +28,10 @@ def parse_track_ids(text: str) -> list[int] | None:
     ids = []
     for part in text.replace(";", ",").split(","):
         part = part.strip()
-        if not part.lstrip("-").isdigit():
+        if not part.isdigit():
             raise ValueError(f"track ids: expected numbers separated by commas (e.g. '1, 3'), got {part!r}")
         ids.append(int(part))
     return ids
-
-
-def video_frame_rate(path: Path) -> tuple[float, int]:
-    """(fps, frame count) of a video, read with Blender's own decoder."""
-    clip = bpy.data.movieclips.load(str(path), check_existing=False)
-    try:
-        fps, frames = float(clip.fps), int(clip.frame_duration)
-    finally:
-        bpy.data.movieclips.remove(clip)
-    if fps <= 0 or frames <= 0:
-        raise ValueError(f"{path.name}: Blender could not read a frame rate or frames from it (fps {fps}, "
-                         f"{frames} frames); is it a video file?")
-    return fps, frames
 
 
 class TOKENMOCAP_OT_video_mocap(JobOperatorMixin, bpy.types.Operator):
@@ -62,36 +49,32 @@ class TOKENMOCAP_OT_video_mocap(JobOperatorMixin, bpy.types.Operator):
     min_track_frames: IntProperty(name="Min. track length", default=5, min=1,
                                   description="Skip shorter tracks (usually false detections) when Tracks is empty")
     smoothing: EnumProperty(name="Smoothing", items=_SMOOTHING_ITEMS, default="one_euro")
-    smoothing_strength: FloatProperty(name="Strength", default=0.5, min=0.0, max=1.0, subtype="FACTOR")
+    batch_frames: IntProperty(name="Batch frames", default=1, min=1, max=64,
+                              description="Frames per model call on the backend (higher is faster on a GPU)")
     root_motion: EnumProperty(name="Root motion", items=ROOT_MOTION_ITEMS, default="camera")
     set_scene_fps: BoolProperty(name="Use video frame rate", default=True,
                                 description="Set the scene's frame rate to the video's (else resample the motion)")
 
     def start_run(self, context: bpy.types.Context) -> JobRun:
-        path = Path(bpy.path.abspath(self.filepath))
-        if not path.is_file():
-            raise FileNotFoundError(f"video file not found: {path}")
+        track_ids = parse_track_ids(self.track_ids)
         if self.frame_end >= 0 and self.frame_end < self.frame_start:
             raise ValueError(f"frame range: last frame {self.frame_end} is before the first {self.frame_start}")
-        fps, n_frames = video_frame_rate(path)
-        track_ids = parse_track_ids(self.track_ids)
-        end = n_frames - 1 if self.frame_end < 0 else min(self.frame_end, n_frames - 1)
-        options = VideoOptions(self.frame_start, end, self.smoothing, self.smoothing_strength)
-        worker = make_worker(context)
-        job = VideoJob(worker, str(path), fps, options, track_ids=track_ids, min_track_frames=self.min_track_frames)
-        job.frames_total = end - self.frame_start + 1
-        width, height = _video_size(path)
-        settings = BuildSettings(clip_name=path.stem, root_motion=self.root_motion, fps_source=fps,
-                                 set_scene_fps=self.set_scene_fps, image_size_wh=(width, height))
-        return JobRun(worker, job, settings)
-
-
-def _video_size(path: Path) -> tuple[int, int]:
-    clip = bpy.data.movieclips.load(str(path), check_existing=False)
-    try:
-        return int(clip.size[0]), int(clip.size[1])
-    finally:
-        bpy.data.movieclips.remove(clip)
+        reader = VideoFrameReader(Path(bpy.path.abspath(self.filepath)))
+        try:
+            last = reader.frame_count - 1 if self.frame_end < 0 else min(self.frame_end, reader.frame_count - 1)
+            if self.frame_start > last:
+                raise ValueError(f"{reader.path.name} has {reader.frame_count} frames; the first frame "
+                                 f"{self.frame_start} is past its end")
+            worker = make_worker(context)
+        except Exception:
+            reader.close()
+            raise
+        options = VideoOptions(smooth=self.smoothing != "none", batch_frames=self.batch_frames)
+        job = VideoJob(worker, reader.fps, range(self.frame_start, last + 1), reader.read, options,
+                       track_ids=track_ids, min_track_frames=self.min_track_frames)
+        settings = BuildSettings(clip_name=reader.path.stem, root_motion=self.root_motion, fps_source=reader.fps,
+                                 set_scene_fps=self.set_scene_fps, image_size_wh=reader.size)
+        return JobRun(worker, job, settings, cleanup=reader.close)
 
 
 classes = (TOKENMOCAP_OT_video_mocap,)

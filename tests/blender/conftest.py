@@ -105,15 +105,21 @@ MT = protocol.MessageType
 
 
 class ScriptedBackend:
-    """Serves hello, body_model, reconstruct and video requests from a thread; records what it received."""
+    """Serves hello, body_model, reconstruct and streamed video from a thread; records what it received.
+
+    Video: each ``video_frame`` is answered with a ``frame_result`` ``hold_back`` frames later (like the real
+    tracker's confirmation delay); ``video_end`` flushes the rest and sends ``video_done``. Tracks are given as
+    {track_id: frame indices}; their people are synthetic, in TrackState.to_json's flat form.
+    """
 
     def __init__(self, people: list[dict], video_tracks: dict[int, list[int]] | None = None,
-                 fail_reconstruct: str | None = None, frame_delay_s: float = 0.0) -> None:
+                 fail_reconstruct: str | None = None, hold_back: int = 2) -> None:
         self.people = people
         self.video_tracks = video_tracks or {}
         self.fail_reconstruct = fail_reconstruct
-        self.frame_delay_s = frame_delay_s
+        self.hold_back = hold_back
         self.received: list[dict] = []
+        self.frames: dict[int, bytes] = {}  # video frame index -> JPEG bytes received
         self.cancelled = threading.Event()
         self._context = zmq.Context()
         self._sock = self._context.socket(zmq.ROUTER)
@@ -127,54 +133,53 @@ class ScriptedBackend:
     def _send(self, envelope, header, payloads=()):
         self._sock.send_multipart([*envelope, *protocol.encode(header, payloads)])
 
+    def _frame_result(self, envelope, rid, index):
+        tracks = [{"track_id": tid, "state": "observed", **synthetic_person(seed=100 * tid + index, t_z=5 + 0.05 * index)}
+                  for tid, frames in self.video_tracks.items() if index in frames]
+        self._send(envelope, protocol.make_header(MT.FRAME_RESULT, rid, session="s1", index=index, tracks=tracks))
+
     def _run(self):
         poller = zmq.Poller()
         poller.register(self._sock, zmq.POLLIN)
-        video = None  # (envelope, rid, session, next index, end)
+        held: list[tuple[str, int]] = []
         while not self._stop.is_set():
-            if dict(poller.poll(10)).get(self._sock):
-                frames = self._sock.recv_multipart()
-                envelope, message = frames[:1], protocol.decode(frames[1:])
-                self.received.append(message.header)
-                rid, kind = message.id, message.type
-                if kind == MT.HELLO:
-                    self._send(envelope, protocol.make_header(MT.HELLO, rid, server_version="scripted",
-                                                              protocol_version=1, device="cpu", engines=["tokenhmr"]))
-                elif kind == MT.BODY_MODEL:
-                    body = synthetic_body_model(seed=len(self.received))
-                    arrays = {k: body[k].astype(np.float32) for k in ("vertices", "weights", "joints")}
-                    arrays["faces"] = body["faces"].astype(np.int32)
-                    desc, payloads = protocol.encode_arrays(arrays)
-                    self._send(envelope, protocol.make_header(
-                        MT.BODY_MODEL, rid, joint_names=body["joint_names"], parents=body["parents"].tolist(),
-                        arrays=desc), payloads)
-                elif kind == MT.RECONSTRUCT:
-                    if self.fail_reconstruct:
-                        self._send(envelope, protocol.error_header(rid, "no_model", self.fail_reconstruct))
-                    else:
-                        self._send(envelope, protocol.make_header(MT.RESULT, rid, people=self.people))
-                elif kind == MT.VIDEO_START:
-                    opts = message.header["options"]
-                    video = [envelope, rid, "s1", opts["frame_start"], opts["frame_end"]]
-                    self._send(envelope, protocol.make_header(MT.VIDEO_STARTED, rid, session="s1"))
-                elif kind == MT.CANCEL:
-                    self.cancelled.set()
-                    video = None
-                    self._send(envelope, protocol.make_header(MT.CANCELLED, rid, target=message.header["target"]))
-            if video is not None:
-                envelope, rid, session, index, end = video
-                if index > end:
-                    self._send(envelope, protocol.make_header(MT.VIDEO_DONE, rid, session=session))
-                    video = None
-                    continue
-                tracks = [{"track_id": tid, "state": "observed",
-                           "person": synthetic_person(seed=100 * tid + index, t_z=5 + 0.05 * index)}
-                          for tid, frames in self.video_tracks.items() if index in frames]
-                self._send(envelope, protocol.make_header(MT.FRAME_RESULT, rid, session=session, index=index,
-                                                          tracks=tracks))
-                video[3] = index + 1
-                if self.frame_delay_s:
-                    self._stop.wait(self.frame_delay_s)
+            if not dict(poller.poll(10)).get(self._sock):
+                continue
+            frames = self._sock.recv_multipart()
+            envelope, message = frames[:1], protocol.decode(frames[1:])
+            self.received.append(message.header)
+            rid, kind = message.id, message.type
+            if kind == MT.HELLO:
+                self._send(envelope, protocol.make_header(MT.HELLO, rid, server_version="scripted",
+                                                          protocol_version=1, device="cpu", engines=["tokenhmr"]))
+            elif kind == MT.BODY_MODEL:
+                body = synthetic_body_model(seed=len(self.received))
+                arrays = {k: body[k].astype(np.float32) for k in ("vertices", "weights", "joints")}
+                arrays["faces"] = body["faces"].astype(np.int32)
+                desc, payloads = protocol.encode_arrays(arrays)
+                self._send(envelope, protocol.make_header(
+                    MT.BODY_MODEL, rid, joint_names=body["joint_names"], parents=body["parents"].tolist(),
+                    arrays=desc), payloads)
+            elif kind == MT.RECONSTRUCT:
+                if self.fail_reconstruct:
+                    self._send(envelope, protocol.error_header(rid, "no_model", self.fail_reconstruct))
+                else:
+                    self._send(envelope, protocol.make_header(MT.RESULT, rid, people=self.people))
+            elif kind == MT.VIDEO_START:
+                self._send(envelope, protocol.make_header(MT.VIDEO_STARTED, rid, session="s1"))
+            elif kind == MT.VIDEO_FRAME:
+                self.frames[message.header["index"]] = bytes(message.payloads[0])
+                held.append((rid, message.header["index"]))
+                while len(held) > self.hold_back:
+                    self._frame_result(envelope, *held.pop(0))
+            elif kind == MT.VIDEO_END:
+                for item in held:
+                    self._frame_result(envelope, *item)
+                held = []
+                self._send(envelope, protocol.make_header(MT.VIDEO_DONE, rid, session="s1"))
+            elif kind == MT.CANCEL:
+                self.cancelled.set()
+                self._send(envelope, protocol.make_header(MT.CANCELLED, rid, target=message.header["target"]))
 
     def close(self):
         self._stop.set()

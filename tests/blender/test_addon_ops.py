@@ -115,14 +115,19 @@ def test_video_mocap_keys_one_character_per_track(addon, addon_prefs, scripted_b
     backend = scripted_backend(video_tracks={1: list(range(0, 10)), 2: list(range(3, 10)), 7: [0, 1]})
     addon_prefs.backend_address = backend.address
     result = bpy.ops.tokenmocap.video_mocap(filepath=str(vtest), frame_start=0, frame_end=9,
-                                             root_motion="ground_aligned")
+                                             root_motion="ground_aligned", smoothing="none")
     assert result == {"FINISHED"}
     assert _armatures() == ["TM_track_1", "TM_track_2"], f"track 7 (2 frames) is skipped; got {_armatures()}"
     start = [h for h in backend.received if h["type"] == "video_start"][0]
-    assert start["path"] == str(vtest) and start["options"]["frame_end"] == 9 and start["fps"] == 10.0, start
+    assert start["fps"] == 10.0 and start["options"] == {"smooth": False, "batch_frames": 1}, start
+    assert sorted(backend.frames) == list(range(10)), f"frames 0..9 streamed, got {sorted(backend.frames)}"
+    assert all(f[:2] == b"\xff\xd8" for f in backend.frames.values()), "frames are sent as JPEG"
+    assert len(set(backend.frames.values())) == 10, "every frame is a different picture (decoded, not repeated)"
+    assert [h["type"] for h in backend.received].count("video_end") == 1
     scene = bpy.context.scene
     assert scene.render.fps == 10 and (scene.frame_start, scene.frame_end) == (4, 10), \
         f"fps {scene.render.fps}, range {scene.frame_start}..{scene.frame_end}"
+    assert "TM_video_decode" not in bpy.data.scenes, "the decoding scene is removed"
     arm = bpy.data.objects["TM_track_2"]
     bag = arm.animation_data.action.layers[0].strips[0].channelbag(arm.animation_data.action_slot)
     fc = bag.fcurves.find('pose.bones["right_knee"].rotation_quaternion', index=1)
@@ -135,25 +140,47 @@ def test_video_mocap_keys_one_character_per_track(addon, addon_prefs, scripted_b
         bpy.ops.tokenmocap.video_mocap(filepath=str(vtest), frame_start=0, frame_end=9, track_ids="5")
     with pytest.raises(RuntimeError, match="expected numbers separated by commas"):
         bpy.ops.tokenmocap.video_mocap(filepath=str(vtest), track_ids="one")
+    with pytest.raises(RuntimeError, match="video file not found"):
+        bpy.ops.tokenmocap.video_mocap(filepath=str(vtest.with_name("missing.avi")))
+
+
+def test_video_frames_match_the_file(fresh_scene, vtest):
+    from blender_addon.blender_io import VideoFrameReader
+
+    with VideoFrameReader(vtest) as reader:
+        assert (reader.fps, reader.frame_count, reader.size) == (10.0, 795, (768, 576)), \
+            (reader.fps, reader.frame_count, reader.size)
+        first, second, again = reader.read(0), reader.read(1), reader.read(0)
+        with pytest.raises(ValueError, match="frame 795 is outside 0..794"):
+            reader.read(795)
+    assert first != second and first == again, "frame 0 decodes the same twice and differs from frame 1"
+    image_path = Path(bpy.app.tempdir or "/tmp") / "tm_frame0.jpg"
+    image_path.write_bytes(first)
+    image = bpy.data.images.load(str(image_path))
+    assert tuple(image.size) == (768, 576)
+    bpy.data.images.remove(image)
+    image_path.unlink()
 
 
 def test_modal_body_shows_progress_and_cancel_stops(addon, addon_prefs, scripted_backend, vtest):
-    from bl_ext.tmtest.tokenmocap.blender_io import BuildSettings
-    from bl_ext.tmtest.tokenmocap.bridge import VideoJob, VideoOptions
+    from bl_ext.tmtest.tokenmocap.blender_io import BuildSettings, VideoFrameReader
+    from bl_ext.tmtest.tokenmocap.bridge import VideoJob
     from bl_ext.tmtest.tokenmocap.ops.runtime import JobRun, drive_job, make_worker
 
-    backend = scripted_backend(video_tracks={1: list(range(0, 400))}, frame_delay_s=0.01)
+    backend = scripted_backend(video_tracks={1: list(range(0, 400))})
     addon_prefs.backend_address = backend.address
     context = bpy.context
+    reader = VideoFrameReader(vtest)
     worker = make_worker(context)
-    job = VideoJob(worker, str(vtest), 10.0, VideoOptions(0, 399))
-    run = JobRun(worker, job, BuildSettings(fps_source=10.0))
+    job = VideoJob(worker, reader.fps, range(0, 400), reader.read, max_in_flight=4)
+    run = JobRun(worker, job, BuildSettings(fps_source=10.0), cleanup=reader.close)
     wm = context.window_manager
     wm.tokenmocap_running = True
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while job.frames_done < 5 and time.monotonic() < deadline:
         assert not drive_job(context, run), f"finished early: {run.error}"
-        time.sleep(0.02)
+        assert job.frames_sent - job.frames_done <= 4, "never more than max_in_flight frames unanswered"
+        time.sleep(0.01)
     assert job.frames_done >= 5 and wm.tokenmocap_running
     assert 0 < wm.tokenmocap_progress < 0.9 and wm.tokenmocap_status.startswith("frame "), \
         f"progress {wm.tokenmocap_progress}, status {wm.tokenmocap_status!r}"
@@ -163,6 +190,8 @@ def test_modal_body_shows_progress_and_cancel_stops(addon, addon_prefs, scripted
     assert backend.cancelled.wait(5), "the backend received a cancel request"
     assert run.characters == [] and _armatures() == []
     assert not worker.alive, "the bridge thread stopped"
+    assert "TM_video_decode" not in bpy.data.scenes, "cleanup closed the decoder"
+    assert job.frames_sent < 400, f"sending stopped early, sent {job.frames_sent}"
 
 
 def test_export_operator_writes_selected_character(addon, addon_prefs, scripted_backend, make_person, tmp_path):
