@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backend.lite.limits import JOINT_LIMITS_DEG, ResolvedLimits, clamp_local, joint_limits
-from backend.lite.rotations import axis_angle_to_matrix, frame_from_vectors, matrix_to_axis_angle
+from backend.lite.rotations import axis_angle_to_matrix, frame_from_vectors, matrix_to_axis_angle, rotation_between
 from backend.lite.skeleton import MP, Skeleton, forward_kinematics
 
 __all__ = ["IKResult", "solve_ik", "STRAIGHT_LIMB_DEG"]
@@ -152,8 +152,7 @@ def _limb_root(
         if np.linalg.norm(np.cross(u, ref)) > 1e-3:
             rot_end_twist = frame_from_vectors(u, ref) @ frame_from_vectors(u0, a0).T
     if rot_plane is None and rot_end_twist is None:
-        base = frame_from_vectors(u, np.cross(u, [0.0, 0.0, 1.0]) + 1e-3)  # any twist: nothing tells it
-        return base @ frame_from_vectors(u0, np.cross(u0, [0.0, 0.0, 1.0]) + 1e-3).T
+        return rotation_between(u0, u)  # nothing shows the twist: the smallest rotation that aims the bone
     if rot_plane is None:
         return rot_end_twist
     weight = min(1.0, min(bend, rest_bend) / np.radians(STRAIGHT_LIMB_DEG))
@@ -268,18 +267,19 @@ def solve_ik(world: np.ndarray, skeleton: Skeleton) -> IKResult:
     place(_J["neck"], neck_target)
     place(_J["head"], seg["head"])
 
+    # (root, hinge, end joint, end segment); these SMPL joints and MediaPipe landmarks share their names.
     limbs = (
-        ("left_shoulder", "left_elbow", "left_wrist", "left_shoulder", "left_elbow", "left_wrist", "left_hand"),
-        ("right_shoulder", "right_elbow", "right_wrist", "right_shoulder", "right_elbow", "right_wrist", "right_hand"),
-        ("left_hip", "left_knee", "left_ankle", "left_hip", "left_knee", "left_ankle", "left_foot"),
-        ("right_hip", "right_knee", "right_ankle", "right_hip", "right_knee", "right_ankle", "right_foot"),
+        ("left_shoulder", "left_elbow", "left_wrist", "left_hand"),
+        ("right_shoulder", "right_elbow", "right_wrist", "right_hand"),
+        ("left_hip", "left_knee", "left_ankle", "left_foot"),
+        ("right_hip", "right_knee", "right_ankle", "right_foot"),
     )
-    for root, mid, end, lm_root, lm_mid, lm_end, end_segment in limbs:
+    for root, mid, end, end_segment in limbs:
         jr, jm, je = _J[root], _J[mid], _J[end]
-        u = x[MP[lm_mid]] - x[MP[lm_root]]
-        f = x[MP[lm_end]] - x[MP[lm_mid]]
-        u0 = q[MP[lm_mid]] - q[MP[lm_root]]
-        f0 = q[MP[lm_end]] - q[MP[lm_mid]]
+        u = x[MP[mid]] - x[MP[root]]
+        f = x[MP[end]] - x[MP[mid]]
+        u0 = q[MP[mid]] - q[MP[root]]
+        f0 = q[MP[end]] - q[MP[mid]]
         a0 = resolved.hinge_axes[jm]
         if np.linalg.norm(u) < 1e-6 or np.linalg.norm(f) < 1e-6:
             logger.debug("solve_ik: %s landmarks coincide; the limb stays at rest", root)
