@@ -96,7 +96,7 @@ for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
     # Resolved lazily by _numpy_global (numpy 2 renamed numpy.core to numpy._core).
     _ALLOWED_GLOBALS[(_mod, "_reconstruct")] = None
     _ALLOWED_GLOBALS[(_mod, "scalar")] = None
-for _fmt in ("csc", "csr", "coo"):
+for _fmt in ("csc", "csr"):
     for _mod in (f"scipy.sparse.{_fmt}", f"scipy.sparse._{_fmt}", "scipy.sparse"):
         _ALLOWED_GLOBALS[(_mod, f"{_fmt}_matrix")] = _sparse_stub_class(_fmt)
 
@@ -161,14 +161,10 @@ def _to_array(value: Any, where: str) -> np.ndarray:
             raise SMPLFileError(f"{where}: pickled sparse matrix without a state dict")
         shape = state.get("_shape", state.get("shape"))
         missing = [k for k in ("data", "indices", "indptr") if k not in state] + ([] if shape else ["_shape"])
-        if missing and value.sparse_format != "coo":
+        if missing:
             raise SMPLFileError(f"{where}: pickled {value.sparse_format}_matrix lacks {missing}")
-        if value.sparse_format == "coo":
-            mat = scipy.sparse.coo_matrix((state["data"], (state["row"], state["col"])), shape=tuple(shape))
-        else:
-            cls = scipy.sparse.csc_matrix if value.sparse_format == "csc" else scipy.sparse.csr_matrix
-            mat = cls((state["data"], state["indices"], state["indptr"]), shape=tuple(shape))
-        return mat.toarray()
+        cls = scipy.sparse.csc_matrix if value.sparse_format == "csc" else scipy.sparse.csr_matrix
+        return cls((state["data"], state["indices"], state["indptr"]), shape=tuple(shape)).toarray()
     if scipy.sparse.issparse(value):
         return value.toarray()
     try:
