@@ -246,6 +246,13 @@ def test_root_motion_scale_override_and_errors():
     no_root = BoneMap(name="no root", bones=dict(bone_map.bones), chains=bone_map.chains)
     with pytest.raises(BoneMapError, match="root_bone"):
         plan_retarget(source, target, no_root, RetargetSettings(root_motion="ROOT_BONE"))
+    connected = target.connected.copy()
+    connected[target.names.index("pelvis")] = True
+    rig = RigRest(target.names, target.parents, target.rest_local, target.tails, target.object_world,
+                  target.inherit_rotation, connected)
+    with pytest.raises(BoneMapError, match="connected to its parent, so it cannot move"):
+        plan_retarget(source, rig, bone_map, RetargetSettings())
+    assert plan_retarget(source, rig, bone_map, RetargetSettings(root_motion="NONE")).location_keyed() == []
     skewed = np.diag([1.0, 2.0, 1.0, 1.0])
     rig = RigRest(target.names, target.parents, target.rest_local, target.tails, skewed, target.inherit_rotation,
                   target.connected)
