@@ -131,7 +131,8 @@ class LiteEngine:
     def reconstruct(self, image_bgr: np.ndarray, boxes_xyxy: np.ndarray | None = None) -> list[PersonResult]:
         """People in one (H, W, 3) uint8 BGR image; boxes (N, 4) in pixels, else the configured detector.
 
-        Returns one result per box in box order, leaving out boxes in which MediaPipe found nobody (logged).
+        Returns one result per box in box order, leaving out (and logging) boxes in which MediaPipe found nobody
+        or whose landmarks are degenerate (coincident points, a fit behind the camera).
         """
         image = np.asarray(image_bgr)
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
@@ -153,7 +154,10 @@ class LiteEngine:
                 continue
             box = None if boxes is None else boxes[i]
             score = None if scores is None else float(scores[i])
-            results.append(person_from_landmarks(obs, self.skeleton, (width, height), box, score))
+            try:
+                results.append(person_from_landmarks(obs, self.skeleton, (width, height), box, score))
+            except ValueError as e:  # degenerate landmarks: drop this person, keep the others
+                logger.warning("lite engine: person %d left out: %s", i, e)
         return results
 
     def reconstruct_batch(
