@@ -1,4 +1,4 @@
-"""Image decode, person crop (the official ViTDet preprocessing) and camera maths."""
+"""Image decode, person detection, person crop (the official ViTDet preprocessing) and camera maths."""
 
 from .camera import (
     FOCAL_LENGTH,
@@ -10,6 +10,19 @@ from .camera import (
     perspective_projection,
 )
 from .crop import BBOX_SHAPE, CROP_SIZE, IMAGE_MEAN, IMAGE_STD, PersonCrop, crop_box_square, crop_person
+from .detect import (
+    DETECTOR_NAMES,
+    FullFrameDetector,
+    HOGDetector,
+    MediaPipeDetector,
+    PersonDetector,
+    TorchvisionDetector,
+    available_detectors,
+    hog_available,
+    make_detector,
+    mediapipe_available,
+    torchvision_weights_path,
+)
 from .decode import (
     DEFAULT_MAX_IMAGE_PIXELS,
     IMAGE_ENCODINGS,
@@ -21,6 +34,17 @@ from .decode import (
 
 __all__ = [
     "BBOX_SHAPE",
+    "DETECTOR_NAMES",
+    "FullFrameDetector",
+    "HOGDetector",
+    "MediaPipeDetector",
+    "PersonDetector",
+    "TorchvisionDetector",
+    "available_detectors",
+    "hog_available",
+    "make_detector",
+    "mediapipe_available",
+    "torchvision_weights_path",
     "CROP_SIZE",
     "DEFAULT_MAX_IMAGE_PIXELS",
     "FOCAL_LENGTH",
