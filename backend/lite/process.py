@@ -89,12 +89,15 @@ class LiteWorker:
         self._replies: queue.Queue = queue.Queue()
         self._next_id = 0
         # -I: isolated mode, so the worker sees neither this project nor PYTHONPATH (no torch, no numpy 2).
-        self._proc = subprocess.Popen(
-            [str(self.python), "-I", str(script)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        try:
+            self._proc = subprocess.Popen(
+                [str(self.python), "-I", str(script)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        except OSError as e:
+            raise LiteUnavailableError(f"lite engine: cannot run {self.python}: {e}. Fix: {SETUP_FIX}.") from e
         threading.Thread(target=self._read_stdout, daemon=True, name="lite-worker-stdout").start()
         threading.Thread(target=self._read_stderr, daemon=True, name="lite-worker-stderr").start()
         header, _ = self._get(start_timeout_s, "start")

@@ -105,3 +105,10 @@ def test_worker_process_ends_on_close() -> None:
     w = LiteWorker()
     w.close()
     assert w._proc.poll() is not None, "the worker process is still running after close()"
+
+
+def test_unrunnable_python_names_the_fix(tmp_path: Path) -> None:
+    fake = tmp_path / "python"
+    fake.write_text("not a program")  # exists, but is neither executable nor a binary
+    with pytest.raises(LiteUnavailableError, match="scripts/setup.sh"):
+        LiteWorker(python=fake, start_timeout_s=30)
