@@ -6,7 +6,7 @@ extension).
 
 from . import protocol
 from .jobs import CharacterReady, ImageJob, JobError, VideoJob, VideoOptions
-from .worker import BridgeEvent, BridgeWorker, CurveKeyPair
+from .worker import BridgeEvent, BridgeWorker, CurveKeyPair, check_online_access
 
 __all__ = [
     "BridgeEvent",
@@ -17,5 +17,6 @@ __all__ = [
     "JobError",
     "VideoJob",
     "VideoOptions",
+    "check_online_access",
     "protocol",
 ]

@@ -22,11 +22,23 @@ import zmq
 
 from . import protocol
 
-__all__ = ["BridgeEvent", "BridgeWorker", "CurveKeyPair"]
+__all__ = ["BridgeEvent", "BridgeWorker", "CurveKeyPair", "check_online_access"]
 
 _log = logging.getLogger(__name__)
 _POLL_MS = 20  # worker loop tick: how often it checks the outgoing queue while waiting for replies
 _STOP_LINGER_MS = 250  # on stop, how long queued messages (e.g. a last cancel) may take to leave
+
+
+def check_online_access(address: str, online_access: bool) -> None:
+    """Refuse a backend on another machine while Blender's "Allow Online Access" is off.
+
+    A loopback address (this computer) never needs it. Raises ValueError with the fix otherwise.
+    """
+    if not online_access and not protocol.is_loopback_address(address):
+        raise ValueError(
+            f"the backend {address} is on another machine but Blender's online access is off; enable "
+            "Preferences > System > Network > Allow Online Access, or run the backend locally (tcp://127.0.0.1:PORT)"
+        )
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import subprocess
 
 import bpy
 
-from ..bridge import BridgeWorker, CurveKeyPair, protocol
+from ..bridge import BridgeWorker, CurveKeyPair, check_online_access, protocol
 from ..ui.preferences import addon_preferences
 
 __all__ = ["TOKENMOCAP_OT_cancel", "TOKENMOCAP_OT_test_connection", "TOKENMOCAP_OT_start_backend", "classes",
@@ -39,9 +39,11 @@ def describe_hello(header: dict) -> str:
     return text
 
 
-def check_connection(address: str, curve: CurveKeyPair | None, timeout_ms: int = protocol.HELLO_TIMEOUT_MS) -> tuple[bool, str]:
+def check_connection(address: str, curve: CurveKeyPair | None, timeout_ms: int = protocol.HELLO_TIMEOUT_MS,
+                     online_access: bool = True) -> tuple[bool, str]:
     """Send ``hello`` and wait for the answer. Returns (ok, status line)."""
     try:
+        check_online_access(address, online_access)
         worker = BridgeWorker(address, curve).start()
     except ValueError as e:
         return False, str(e)
@@ -74,7 +76,7 @@ class TOKENMOCAP_OT_test_connection(bpy.types.Operator):
         curve = None
         if prefs.use_curve:
             curve = CurveKeyPair(prefs.server_public_key, prefs.client_public_key, prefs.client_secret_key)
-        ok, status = check_connection(prefs.backend_address, curve)
+        ok, status = check_connection(prefs.backend_address, curve, online_access=bpy.app.online_access)
         prefs.connection_status = status
         self.report({"INFO"} if ok else {"ERROR"}, status)
         return {"FINISHED"} if ok else {"CANCELLED"}

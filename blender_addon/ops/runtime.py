@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import bpy
 
 from ..blender_io import BuildSettings, Character, build_keyed_character
-from ..bridge import BridgeWorker, CurveKeyPair, JobError
+from ..bridge import BridgeWorker, CurveKeyPair, JobError, check_online_access
 from ..ui.preferences import addon_preferences
 
 __all__ = ["JobRun", "drive_job", "run_blocking", "make_worker", "set_progress", "finish_progress"]
@@ -52,6 +52,7 @@ def make_worker(context: bpy.types.Context) -> BridgeWorker:
                            "key pair in Preferences > Add-ons > TokenMocap")
         curve = CurveKeyPair(prefs.server_public_key, prefs.client_public_key, prefs.client_secret_key)
     try:
+        check_online_access(prefs.backend_address, bpy.app.online_access)
         return BridgeWorker(prefs.backend_address, curve).start()
     except ValueError as e:
         raise JobError(str(e)) from e

@@ -50,7 +50,7 @@ def test_register_and_unregister(addon, addon_prefs):
     addon_utils.enable("bl_ext.tmtest.tokenmocap", default_set=True)  # the fixture disables it again
 
 
-def test_connection_test_reports_server_and_missing_backend(addon, addon_prefs, scripted_backend):
+def test_connection_test_reports_server_and_missing_backend(addon, addon_prefs, scripted_backend, tmp_path):
     backend = scripted_backend()
     addon_prefs.backend_address = backend.address
     assert bpy.ops.tokenmocap.test_connection() == {"FINISHED"}
@@ -60,6 +60,12 @@ def test_connection_test_reports_server_and_missing_backend(addon, addon_prefs, 
 
     ok, status = check_connection("tcp://127.0.0.1:9", None, timeout_ms=300)  # nothing listens there
     assert not ok and "no answer from tcp://127.0.0.1:9" in status, status
+    ok, status = check_connection("tcp://192.0.2.1:5555", None, timeout_ms=300, online_access=False)
+    assert not ok and "online access is off" in status, f"a remote backend needs online access: {status}"
+    addon_prefs.backend_address = "tcp://192.0.2.1:5555"
+    assert not bpy.app.online_access, "the bpy module runs with online access off"
+    with pytest.raises(RuntimeError, match="online access is off"):
+        bpy.ops.tokenmocap.reconstruct_image(filepath=str(_png(tmp_path)))
 
 
 def test_reconstruct_image_builds_every_person(addon, addon_prefs, scripted_backend, make_person, tmp_path):
