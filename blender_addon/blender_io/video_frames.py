@@ -61,6 +61,10 @@ class VideoFrameReader:
             render.image_settings.file_format = "JPEG"
             render.image_settings.quality = int(jpeg_quality)
             render.filepath = str(self._tmp / "frame_")
+            # No metadata in the frames (render time, date, host name ...): pixels only.
+            for name in dir(render):
+                if name.startswith("use_stamp"):
+                    setattr(render, name, False)
             scene.view_settings.view_transform = "Standard"
         except Exception:
             self.close()
