@@ -229,7 +229,8 @@ def parse_header(frame: Any, limits: Limits = DEFAULT_LIMITS) -> dict:
             "both speak the same version.",
             request_id,
         )
-    if request_id is None:
+    # an `error` reply to a request whose id was unreadable carries "id": null
+    if request_id is None and not (header.get("type") == MessageType.ERROR and header.get("id") is None):
         raise ProtocolError(
             ErrorCode.BAD_HEADER,
             f"'id' must be a non-empty string of at most {limits.max_id_chars} characters; "

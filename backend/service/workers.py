@@ -86,6 +86,10 @@ class Broker:
         """Block until every worker announced itself (call from another thread than ``run``)."""
         deadline = time.monotonic() + timeout_s
         while len(self._ready) < self.workers:
+            dead = [f"{p.name} (exit code {p.exitcode})" for p in self._procs if p.exitcode is not None]
+            if dead:
+                raise RuntimeError(f"worker process(es) exited before becoming ready: {', '.join(dead)}; see "
+                                   "their log lines above")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{len(self._ready)} of {self.workers} workers ready after {timeout_s} s")
             time.sleep(0.05)

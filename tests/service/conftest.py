@@ -106,3 +106,13 @@ def astronaut_bgr():
     import skimage.data
 
     return np.ascontiguousarray(skimage.data.astronaut()[:, :, ::-1])
+
+
+@pytest.fixture(scope="session")
+def reference_engine(installed_models):
+    """The installed tiny TokenHMR loaded in-process, to compare served results with."""
+    from backend.engines import load_hmr_engine
+
+    engine = load_hmr_engine("tokenhmr", installed_models, device="cpu", detector="full_frame")
+    yield engine
+    engine.close()

@@ -10,17 +10,9 @@ import numpy as np
 import pytest
 
 from backend.body import SMPL_JOINT_NAMES, SMPL_PARENTS, load_smpl_data, smpl_rest_body
-from backend.engines import load_hmr_engine
 from backend.vision.detect import mediapipe_available
 
 BOXES = [[60.0, 20.0, 360.0, 500.0], [300.0, 200.0, 500.0, 480.0]]
-
-
-@pytest.fixture(scope="module")
-def reference_engine(installed_models):
-    engine = load_hmr_engine("tokenhmr", installed_models, device="cpu", detector="full_frame")
-    yield engine
-    engine.close()
 
 
 @pytest.fixture

@@ -1,0 +1,49 @@
+"""Scale-out: two CPU worker processes behind one front address (broker), real model in each."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from backend.service import ServerConfig
+from backend.service.workers import Broker
+
+from .test_model_service import BOXES, _assert_people_close
+
+
+@pytest.fixture
+def broker(installed_models):
+    config = ServerConfig(address="tcp://127.0.0.1:*", models_dir=installed_models, engine="tokenhmr",
+                          detector="full_frame", device="cpu", prepare_threads=1, shutdown_grace_ms=1000)
+    broker = Broker(config, workers=2)
+    thread = threading.Thread(target=broker.run, daemon=True)
+    thread.start()
+    broker.wait_bound(30)
+    broker.wait_workers(120)
+    yield broker
+    broker.stop()
+    thread.join(60)
+    assert not thread.is_alive(), "broker did not stop"
+    assert all(p.exitcode is not None for p in broker._procs), "worker processes still running"
+
+
+def test_two_workers_share_the_front_address(broker, make_client, astronaut_bgr, reference_engine):
+    clients = [make_client(broker.address, timeout_ms=60_000) for _ in range(4)]
+    seen = {client.hello()["worker"] for client in clients for _ in range(2)}
+    assert seen == {0, 1}, f"requests reached workers {seen}, expected both"
+    results: dict[int, list] = {}
+
+    def work(i: int) -> None:
+        results[i] = clients[i].reconstruct(astronaut_bgr, boxes=BOXES)["people"]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    expected = [p.to_json() for p in reference_engine.reconstruct(astronaut_bgr, np.array(BOXES, np.float32))]
+    assert sorted(results) == [0, 1, 2, 3], results.keys()
+    for people in results.values():
+        _assert_people_close(people, expected)
