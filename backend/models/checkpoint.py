@@ -51,7 +51,8 @@ class CheckpointError(ValueError):
     """A model file is not what was expected: wrong type, damaged, or not matching its partner file."""
 
 
-def _check_file(path: Path, what: str) -> None:
+def _check_file(path: Path, what: str) -> bool:
+    """Raise unless ``path`` looks like a complete torch file; True for the zip format (memory-mappable)."""
     if not path.is_file():
         raise FileNotFoundError(f"{what} not found: {path}. Download it from the model's site and pass its path")
     with path.open("rb") as f:
@@ -63,8 +64,10 @@ def _check_file(path: Path, what: str) -> None:
                 f"{path}: the {what} is damaged (a zip archive without its central directory: truncated download?). "
                 "Download it again"
             )
-    elif not head.startswith(b"\x80"):
+        return True
+    if not head.startswith(b"\x80"):
         raise CheckpointError(f"{path}: not a PyTorch file (starts with {head!r}); expected the {what}")
+    return False
 
 
 def _torch_load(path: Path, what: str, **kwargs: object) -> object:
@@ -88,12 +91,15 @@ def read_lightning_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         The state dict, all keys (``smpl.*`` etc. included; see the ``filter_*`` functions).
     """
     path = Path(path)
-    _check_file(path, "model checkpoint")
+    # Memory-map zip checkpoints: a ViT-H file is 2.7 GB and is copied into the model right after.
+    mmap = _check_file(path, "model checkpoint")
     try:
-        container = _torch_load(path, "model checkpoint", weights_only=True)
+        container = _torch_load(path, "model checkpoint", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError:
         log.info("%s holds more than tensors (a full Lightning checkpoint); reading it with inert placeholders", path)
-        container = _torch_load(path, "model checkpoint", weights_only=False, pickle_module=LIGHTNING_PICKLE)
+        container = _torch_load(
+            path, "model checkpoint", weights_only=False, pickle_module=LIGHTNING_PICKLE, mmap=mmap
+        )
     if not isinstance(container, Mapping):
         raise CheckpointError(f"{path}: expected a dict with 'state_dict', found {type(container).__name__}")
     if "net" in container and "hparams" in container:

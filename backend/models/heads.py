@@ -49,6 +49,8 @@ class _MeanParamsHead(nn.Module):
 
     def __init__(self, config: TokenHMRConfig | HMR2Config) -> None:
         super().__init__()
+        if config.ief_iters < 1:
+            raise ValueError(f"IEF_ITERS must be at least 1; got {config.ief_iters}")
         self.config = config
         dim = config.decoder.dim
         self.npose = 6 * (config.num_body_joints + 1)
