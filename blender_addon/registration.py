@@ -20,6 +20,8 @@ MODULES: tuple[str, ...] = (
     "ops.video",
     "ops.export",
     "ops.control",
+    "ops.pick",
+    "ui.image_overlay",
     "ui.panels",
     "ops.retarget",  # retargeting (H7); after ui.panels: its sub-panel is parented to TOKENMOCAP_PT_main
 )

@@ -123,11 +123,13 @@ class ImageJob(_Job):
         image_bytes: the encoded image (JPEG or PNG file contents).
         encoding: "jpeg" or "png".
         person_indices: which detected people to build (indices into the result's ``people``); None = all.
+        detect_only: stop after the result (fills ``people`` for the picker; builds nothing).
     """
 
     def __init__(self, worker: BridgeWorker, image_bytes: bytes, encoding: str,
-                 person_indices: Sequence[int] | None = None) -> None:
+                 person_indices: Sequence[int] | None = None, detect_only: bool = False) -> None:
         super().__init__(worker)
+        self.detect_only = detect_only
         if encoding not in ("jpeg", "png"):
             raise ValueError(f"image encoding: expected 'jpeg' or 'png', got {encoding!r}")
         self.person_indices = None if person_indices is None else [int(i) for i in person_indices]
@@ -147,6 +149,11 @@ class ImageJob(_Job):
         self.people = [person_pose_from_json(p, where=f"people[{i}]") for i, p in enumerate(people)]
         if not self.people:
             raise JobError("no person found in the image; try another image or draw a box around the person")
+        if self.detect_only:
+            self.done = True
+            self.progress = 1.0
+            self.status = f"found {len(self.people)} people: pick one in the list or click it in the Image Editor"
+            return []
         chosen = range(len(self.people)) if self.person_indices is None else self.person_indices
         bad = [i for i in chosen if not 0 <= i < len(self.people)]
         if bad:

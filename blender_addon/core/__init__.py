@@ -21,6 +21,7 @@ from .camera import (
     pelvis_camera_positions,
 )
 from .joints import NUM_SMPL_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS, check_joint_table
+from .picking import pick_box, pixel_to_uv, uv_to_pixel
 from .resample import ResampledTrack, resample_track, source_brackets
 from .root_motion import ROOT_MOTION_MODES, RootMotionMode, joint_positions_camera, pelvis_trajectory
 from .rotations import (
@@ -66,6 +67,8 @@ __all__ = [
     "pelvis_camera_positions",
     "pelvis_trajectory",
     "person_pose_from_json",
+    "pick_box",
+    "pixel_to_uv",
     "quaternion_slerp",
     "quaternion_to_matrix",
     "resample_track",
@@ -74,4 +77,5 @@ __all__ = [
     "rotation_x",
     "source_brackets",
     "stack_track",
+    "uv_to_pixel",
 ]

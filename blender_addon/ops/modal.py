@@ -48,8 +48,11 @@ class JobOperatorMixin:
             self.report({"WARNING"}, f"cancelled; kept {len(run.characters)} finished character(s)")
             return {"CANCELLED"}
         self.on_finished(context, run)
-        names = ", ".join(c.armature.name for c in run.characters)
-        self.report({"INFO"}, f"built {len(run.characters)} character(s): {names}")
+        if run.characters:
+            names = ", ".join(c.armature.name for c in run.characters)
+            self.report({"INFO"}, f"built {len(run.characters)} character(s): {names}")
+        else:
+            self.report({"INFO"}, run.job.status)
         return {"FINISHED"}
 
     def execute(self, context: bpy.types.Context) -> set[str]:

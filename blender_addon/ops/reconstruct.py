@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 import bpy
-from bpy.props import EnumProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
 from ..blender_io import BuildSettings
 from ..bridge import ImageJob
@@ -33,8 +33,9 @@ def _editor_image(context: bpy.types.Context) -> bpy.types.Image | None:
     return None
 
 
-def read_image_source(context: bpy.types.Context, filepath: str) -> tuple[bytes, str, str, tuple[int, int]]:
-    """The image to send: (file bytes, encoding, name, (width, height)) from ``filepath`` or the editor."""
+def read_image_source(context: bpy.types.Context, filepath: str) -> tuple[bytes, str, str, tuple[int, int], str]:
+    """The image to send: (file bytes, encoding, name, (width, height), image datablock name) from ``filepath``
+    (loaded as an Image datablock so the picker can draw over it) or the Image Editor's image."""
     if filepath:
         path = Path(bpy.path.abspath(filepath))
         if not path.is_file():
@@ -44,18 +45,18 @@ def read_image_source(context: bpy.types.Context, filepath: str) -> tuple[bytes,
             raise ValueError(f"{path.name}: expected a .jpg, .jpeg or .png image, got {path.suffix!r}; "
                              "convert it or open it in the Image Editor")
         image = bpy.data.images.load(str(path), check_existing=True)
-        return path.read_bytes(), encoding, path.stem, (int(image.size[0]), int(image.size[1]))
+        return path.read_bytes(), encoding, path.stem, (int(image.size[0]), int(image.size[1])), image.name
     image = _editor_image(context)
     if image is None:
         raise ValueError("no image: choose an image file, or open one in the Image Editor")
     source = Path(bpy.path.abspath(image.filepath)) if image.filepath else None
     if source is not None and source.is_file() and source.suffix.lower() in _ENCODINGS and not image.packed_file:
-        return source.read_bytes(), _ENCODINGS[source.suffix.lower()], source.stem, tuple(image.size)
+        return source.read_bytes(), _ENCODINGS[source.suffix.lower()], source.stem, tuple(image.size), image.name
     # Packed, generated or other formats: write a PNG copy (the image itself is not changed).
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "image.png"
         image.save_render(str(out))
-        return out.read_bytes(), "png", Path(image.name).stem, tuple(image.size)
+        return out.read_bytes(), "png", Path(image.name).stem, tuple(image.size), image.name
 
 
 class TOKENMOCAP_OT_reconstruct_image(JobOperatorMixin, bpy.types.Operator):
@@ -70,23 +71,36 @@ class TOKENMOCAP_OT_reconstruct_image(JobOperatorMixin, bpy.types.Operator):
     person_index: IntProperty(name="Person", default=-1, min=-1,
                               description="Which detected person to build (-1 = everyone)")
     root_motion: EnumProperty(name="Root motion", items=ROOT_MOTION_ITEMS, default="camera")
+    detect_only: BoolProperty(name="Detect only", default=False,
+                              description="Only list the people (and draw their boxes in the Image Editor) to "
+                                          "pick one; builds no character")
+
+    _image_path: str = ""
+    _image_name: str = ""
 
     def start_run(self, context: bpy.types.Context) -> JobRun:
-        data, encoding, name, size = read_image_source(context, self.filepath)
+        data, encoding, name, size, image_name = read_image_source(context, self.filepath)
         worker = make_worker(context)
         people = None if self.person_index < 0 else [self.person_index]
-        job = ImageJob(worker, data, encoding, person_indices=people)
+        job = ImageJob(worker, data, encoding, person_indices=people, detect_only=self.detect_only)
         settings = BuildSettings(clip_name=name, root_motion=self.root_motion, image_size_wh=size)
+        self._image_path = bpy.path.abspath(self.filepath) if self.filepath else ""
+        self._image_name = image_name
         return JobRun(worker, job, settings)
 
     def on_finished(self, context: bpy.types.Context, run: JobRun) -> None:
-        people = context.window_manager.tokenmocap_people
+        wm = context.window_manager
+        people = wm.tokenmocap_people
         people.clear()
         for i, person in enumerate(run.job.people):
             item = people.add()
             item.index = i
             item.score = person.score
-            item.bbox = ", ".join(f"{v:.0f}" for v in person.bbox_xyxy)
+            item.bbox = [float(v) for v in person.bbox_xyxy]
+        wm.tokenmocap_people_image = self._image_path
+        wm.tokenmocap_people_image_name = self._image_name
+        if self.person_index >= 0:
+            wm.tokenmocap_people_index = self.person_index
 
 
 classes = (TOKENMOCAP_OT_reconstruct_image,)

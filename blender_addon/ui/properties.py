@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bpy
-from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, FloatProperty, FloatVectorProperty, IntProperty, StringProperty
 
 __all__ = ["classes", "register_properties", "unregister_properties", "TOKENMOCAP_PersonItem"]
 
@@ -13,7 +13,7 @@ class TOKENMOCAP_PersonItem(bpy.types.PropertyGroup):
 
     index: IntProperty(name="Index")
     score: FloatProperty(name="Score")
-    bbox: StringProperty(name="Box", description="x1, y1, x2, y2 in pixels")
+    bbox: FloatVectorProperty(name="Box", size=4, description="x1, y1, x2, y2 in image pixels")
 
 
 _WM_PROPS = {
@@ -23,6 +23,10 @@ _WM_PROPS = {
     "tokenmocap_cancel_requested": lambda: BoolProperty(name="Cancel requested", default=False),
     "tokenmocap_people": lambda: bpy.props.CollectionProperty(type=TOKENMOCAP_PersonItem),
     "tokenmocap_people_index": lambda: IntProperty(name="Person", default=0),
+    "tokenmocap_people_image": lambda: StringProperty(
+        name="Image", description="The image file the person list belongs to"),
+    "tokenmocap_people_image_name": lambda: StringProperty(
+        name="Image datablock", description="The Image Editor image the boxes are drawn over"),
 }
 
 classes = (TOKENMOCAP_PersonItem,)

@@ -15,7 +15,7 @@ import pytest
 bpy = pytest.importorskip("bpy", reason="needs bpy (run in .venv-blender)")
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
-OPERATORS = ("reconstruct_image", "video_mocap", "export", "cancel", "test_connection", "start_backend")
+OPERATORS = ("reconstruct_image", "video_mocap", "export", "cancel", "test_connection", "start_backend", "pick_person")
 
 
 def _png(tmp_path: Path, width: int = 640, height: int = 480) -> Path:
@@ -108,6 +108,28 @@ def test_reconstruct_image_person_index_and_errors(addon, addon_prefs, scripted_
     with pytest.raises(RuntimeError, match="image file not found"):
         bpy.ops.tokenmocap.reconstruct_image(filepath=str(tmp_path / "missing.png"))
     assert not bpy.context.window_manager.tokenmocap_running
+
+
+def test_detect_only_then_pick_by_box(addon, addon_prefs, scripted_backend, make_person, tmp_path):
+    from bl_ext.tmtest.tokenmocap.ops.pick import pick_person_at
+
+    small, large = make_person(seed=1), make_person(seed=2)
+    small["bbox"], large["bbox"] = [300.0, 100.0, 380.0, 300.0], [40.0, 40.0, 600.0, 460.0]
+    backend = scripted_backend(people=[large, small])
+    addon_prefs.backend_address = backend.address
+    path = _png(tmp_path)
+    assert bpy.ops.tokenmocap.reconstruct_image(filepath=str(path), detect_only=True) == {"FINISHED"}
+    assert _armatures() == [], "detect only builds nothing"
+    assert not [h for h in backend.received if h["type"] == "body_model"], "and asks for no body"
+    wm = bpy.context.window_manager
+    assert [tuple(p.bbox) for p in wm.tokenmocap_people] == [(40.0, 40.0, 600.0, 460.0), (300.0, 100.0, 380.0, 300.0)]
+    assert wm.tokenmocap_people_image == str(path) and wm.tokenmocap_people_image_name in bpy.data.images
+    # Click at pixel (340, 200): inside both boxes, so the smaller (front) person, index 1. UV: v from the bottom.
+    assert pick_person_at(bpy.context, 340 / 640, 1 - 200 / 480) == 1 and wm.tokenmocap_people_index == 1
+    assert pick_person_at(bpy.context, 100 / 640, 1 - 100 / 480) == 0 and wm.tokenmocap_people_index == 0
+    assert pick_person_at(bpy.context, 630 / 640, 1 - 470 / 480) == -1 and wm.tokenmocap_people_index == 0
+    assert bpy.ops.tokenmocap.reconstruct_image(filepath=wm.tokenmocap_people_image, person_index=1) == {"FINISHED"}
+    assert _armatures() == ["TM_track_1"] and wm.tokenmocap_people_index == 1
 
 
 @pytest.fixture
