@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fix-foot-skating", action="store_true",
                         help="correct the root translation while a foot is planted")
     parser.add_argument("--batch", type=int, default=16, help="most crops per forward pass (across frames)")
+    parser.add_argument("--fsync-interval", type=float, default=0.0, metavar="SECONDS",
+                        help="fsync the job file at most this often (default 0: every frame; a killed process never "
+                             "loses flushed frames, fsync only matters for power loss)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
@@ -93,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     engine = make_engine(args.engine, models, device=args.device, detector=args.detector, max_batch=args.batch)
     skeleton = skeleton_for_models_dir(models)
     options = JobOptions(start_frame=args.start, end_frame=args.end, smooth=not args.no_smooth,
-                         fix_foot_skating=args.fix_foot_skating, pipeline=PipelineConfig(batch_crops=args.batch))
+                         fix_foot_skating=args.fix_foot_skating, fsync_interval_s=args.fsync_interval,
+                         pipeline=PipelineConfig(batch_crops=args.batch))
     bar = None if args.no_progress else _ProgressBar()
     try:
         result = run_video_job(args.video, args.out, engine, skeleton, options, resume=args.resume, progress=bar)

@@ -10,7 +10,7 @@ from .pipeline import PipelineConfig, StageTimes, run_pipeline, run_pipeline_tim
 from .rotations import axis_angle_to_rotmat, rot6d_to_rotmat, rotmat_to_6d, rotmat_to_axis_angle
 from .sequences import TrackSequence, build_sequences, frame_record, parse_frame_record, write_track_npz
 from .session import FrameResult, TrackState, VideoOptions, VideoSession
-from .skeleton import SkeletonModel, skeleton_for_models_dir
+from .skeleton import SkeletonModel, skeleton_for_engine, skeleton_for_models_dir
 from .smoothing import OneEuroFilter, SmoothingConfig, robust_betas, smooth_offline, smooth_rotations_offline
 from .tracker import ConfirmationBuffer, Detection, Tracker, TrackerConfig, TrackOutput, pose_distance
 
@@ -61,6 +61,7 @@ __all__ = [
     "run_pipeline",
     "run_pipeline_timed",
     "run_video_job",
+    "skeleton_for_engine",
     "skeleton_for_models_dir",
     "smooth_offline",
     "smooth_rotations_offline",

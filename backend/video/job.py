@@ -45,6 +45,7 @@ class JobOptions:
     end_frame: int | None = None  # frame to stop before (None: end of the video)
     smooth: bool = True  # zero-lag smoothing of the exported tracks
     fix_foot_skating: bool = False  # correct the root translation while feet are planted
+    fsync_interval_s: float = 0.0  # 0: fsync every frame record; > 0: at most once per interval (see FrameLog)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
@@ -122,7 +123,8 @@ def run_video_job(video_path: str | Path, out_dir: str | Path, engine: Any, skel
     stop = stop if stop is not None else threading.Event()
     times = StageTimes()
     frames = iter_video_frames(info.path, start=next_frame, stop=end)
-    with FrameLog(out_dir / "frames.jsonl", truncate_to=good_end) as frame_log:
+    with FrameLog(out_dir / "frames.jsonl", truncate_to=good_end,
+                  fsync_interval_s=options.fsync_interval_s) as frame_log:
         if progress is not None:
             progress(len(records), total)
         for index, image, people in run_pipeline_timed(frames, engine, options.pipeline, stop, times):

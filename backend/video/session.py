@@ -22,7 +22,7 @@ from backend.results import PersonResult
 from .jobs import FrameLog
 from .people_tracking import PeopleTracker, TrackedPerson, frame_appearances, person_rotmats
 from .rotations import rot6d_to_rotmat, rotmat_to_6d, rotmat_to_axis_angle
-from .skeleton import SkeletonModel
+from .skeleton import SkeletonModel, skeleton_for_engine
 from .smoothing import OneEuroFilter, SmoothingConfig, robust_betas
 from .sequences import frame_record
 from .tracker import TrackerConfig
@@ -98,19 +98,22 @@ class VideoSession:
             of a ``batch_frames`` group).
         fps: frame rate of the stream (smoothing time constants depend on it).
         options: :class:`VideoOptions` or its wire dict.
-        skeleton: rest joints for the pelvis (J0(β)); see :func:`skeleton_for_models_dir`.
+        skeleton: rest joints for the pelvis (J0(β)); None: :func:`~.skeleton.skeleton_for_engine` (the
+            engine's SMPL, else the SMPL installed in ``models_dir``, else the mannequin).
+        models_dir: installed-models folder used when ``skeleton`` is None (default: the user's models folder).
         frame_log_path: optional ``frames.jsonl`` to append each finished frame to (crash-safe).
     """
 
     def __init__(self, engine: Any, fps: float, options: VideoOptions | Mapping[str, Any] | None = None, *,
-                 skeleton: SkeletonModel, frame_log_path: str | Path | None = None) -> None:
+                 skeleton: SkeletonModel | None = None, models_dir: str | Path | None = None,
+                 frame_log_path: str | Path | None = None) -> None:
         if not fps or not np.isfinite(float(fps)) or float(fps) <= 0:
             raise ValueError(f"VideoSession: fps must be a positive number; got {fps!r}")
         self.engine = engine
         self.fps = float(fps)
         self.options = options if isinstance(options, VideoOptions) else VideoOptions.from_json(options)
-        self.skeleton = skeleton
-        self._tracker = PeopleTracker(skeleton, self.options.tracker)
+        self.skeleton = skeleton if skeleton is not None else skeleton_for_engine(engine, models_dir)
+        self._tracker = PeopleTracker(self.skeleton, self.options.tracker)
         self._pending: list[tuple[int, np.ndarray]] = []
         self._ready: deque[FrameResult] = deque()
         self._smoothers: dict[int, _TrackSmoother] = {}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SkeletonModel", "skeleton_for_models_dir", "LEFT_ANKLE", "RIGHT_ANKLE", "LEFT_FOOT", "RIGHT_FOOT", "PELVIS"]
+__all__ = ["SkeletonModel", "skeleton_for_models_dir", "skeleton_for_engine", "LEFT_ANKLE", "RIGHT_ANKLE", "LEFT_FOOT", "RIGHT_FOOT", "PELVIS"]
 
 log = logging.getLogger(__name__)
 
@@ -123,3 +123,17 @@ def skeleton_for_models_dir(models_dir: str | Path) -> SkeletonModel:
     log.info("no SMPL installed in %s: tracking and foot contact use the mannequin's skeleton", models_dir)
     body = mannequin_rest_body()
     return SkeletonModel.from_rest_joints(body.joints, body.parents)
+
+
+def skeleton_for_engine(engine: object, models_dir: str | Path | None = None) -> SkeletonModel:
+    """The skeleton matching an engine's body: its ``smpl`` (an SMPLBody) when it exposes one, else the SMPL
+    installed in ``models_dir`` (default ``backend.paths.models_dir()``, where the engines load it from), else the
+    mannequin (see :func:`skeleton_for_models_dir`)."""
+    body = getattr(engine, "smpl", None)
+    if body is not None and hasattr(body, "J_regressor"):
+        return SkeletonModel.from_smpl_body(body)
+    if models_dir is None:
+        from backend.paths import models_dir as default_models_dir
+
+        models_dir = default_models_dir()
+    return skeleton_for_models_dir(models_dir)

@@ -147,7 +147,9 @@ def test_video_session_streams_tracked_frames(vtest, tiny_models, tmp_path):
     assert body["track_id"] == 1 and body["state"] == "observed" and len(body["body_pose"]) == 23
     records, _ = read_frame_log(log_path)
     assert [r["index"] for r in records] == list(range(12)), "the session's job file must hold every frame"
-    again = VideoSession(engine, 10.0, skeleton=skeleton)
+    # Without an explicit skeleton the session uses the SMPL installed where the engine came from.
+    again = VideoSession(engine, 10.0, models_dir=tiny_models)
+    np.testing.assert_allclose(again.skeleton.joints_template, skeleton.joints_template)
     again.push_frame(3, image)
     with pytest.raises(ValueError, match="not after the previous frame"):
         again.push_frame(3, image)
