@@ -15,7 +15,9 @@ _TIMER_S = 0.05
 class JobOperatorMixin:
     """``execute`` runs the job to the end (scripts); ``invoke`` runs it modally with Esc to cancel (the UI).
 
-    Subclasses implement ``start_run(context) -> JobRun`` and may override ``on_finished(context, run)``.
+    Subclasses implement ``start_run(context) -> JobRun`` and ``needs_file(context)`` (open the file browser
+    first), may override ``on_finished(context, run)``, and declare a hidden ``run_modal`` BoolProperty: set by
+    ``invoke`` before the file browser, so the ``execute`` Blender calls after it runs modally too.
     """
 
     _run: JobRun | None = None
@@ -26,6 +28,10 @@ class JobOperatorMixin:
 
     def on_finished(self, context: bpy.types.Context, run: JobRun) -> None:
         """Called once after a successful run (e.g. to fill the person list)."""
+
+    def needs_file(self, context: bpy.types.Context) -> bool:
+        """True when the file browser must be shown first."""
+        return False
 
     def _start(self, context: bpy.types.Context) -> JobRun | None:
         if context.window_manager.tokenmocap_running:
@@ -56,6 +62,8 @@ class JobOperatorMixin:
         return {"FINISHED"}
 
     def execute(self, context: bpy.types.Context) -> set[str]:
+        if self.run_modal and context.window is not None:
+            return self._start_modal(context)
         run = self._start(context)
         if run is None:
             return {"CANCELLED"}
@@ -64,6 +72,13 @@ class JobOperatorMixin:
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
         if context.window is None:
             return self.execute(context)
+        if self.needs_file(context):
+            self.run_modal = True
+            context.window_manager.fileselect_add(self)
+            return {"RUNNING_MODAL"}
+        return self._start_modal(context)
+
+    def _start_modal(self, context: bpy.types.Context) -> set[str]:
         run = self._start(context)
         if run is None:
             return {"CANCELLED"}

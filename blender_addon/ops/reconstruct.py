@@ -75,8 +75,15 @@ class TOKENMOCAP_OT_reconstruct_image(JobOperatorMixin, bpy.types.Operator):
                               description="Only list the people (and draw their boxes in the Image Editor) to "
                                           "pick one; builds no character")
 
+    run_modal: BoolProperty(default=False, options={"HIDDEN", "SKIP_SAVE"})
+    filter_image: BoolProperty(default=True, options={"HIDDEN", "SKIP_SAVE"})
+    filter_folder: BoolProperty(default=True, options={"HIDDEN", "SKIP_SAVE"})
+
     _image_path: str = ""
     _image_name: str = ""
+
+    def needs_file(self, context: bpy.types.Context) -> bool:
+        return not self.filepath and _editor_image(context) is None
 
     def start_run(self, context: bpy.types.Context) -> JobRun:
         data, encoding, name, size, image_name = read_image_source(context, self.filepath)

@@ -54,6 +54,12 @@ class TOKENMOCAP_OT_video_mocap(JobOperatorMixin, bpy.types.Operator):
     root_motion: EnumProperty(name="Root motion", items=ROOT_MOTION_ITEMS, default="camera")
     set_scene_fps: BoolProperty(name="Use video frame rate", default=True,
                                 description="Set the scene's frame rate to the video's (else resample the motion)")
+    run_modal: BoolProperty(default=False, options={"HIDDEN", "SKIP_SAVE"})
+    filter_movie: BoolProperty(default=True, options={"HIDDEN", "SKIP_SAVE"})
+    filter_folder: BoolProperty(default=True, options={"HIDDEN", "SKIP_SAVE"})
+
+    def needs_file(self, context: bpy.types.Context) -> bool:
+        return not self.filepath
 
     def start_run(self, context: bpy.types.Context) -> JobRun:
         track_ids = parse_track_ids(self.track_ids)

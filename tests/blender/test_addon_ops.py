@@ -236,3 +236,22 @@ def test_export_operator_writes_selected_character(addon, addon_prefs, scripted_
     assert "ROOT pelvis" in bvh.read_text()
     with pytest.raises(RuntimeError, match="must end in .glb or .gltf"):
         bpy.ops.tokenmocap.export(filepath=str(tmp_path / "x.fbx"), file_format="GLTF")
+
+
+def test_start_backend_runs_the_configured_command(addon, addon_prefs, tmp_path):
+    import shlex
+    import sys
+
+    marker = tmp_path / "started.txt"
+    script = f"import pathlib, sys; pathlib.Path({str(marker)!r}).write_text(sys.argv[1])"
+    addon_prefs.backend_address = "tcp://127.0.0.1:5999"
+    addon_prefs.backend_command = f"{shlex.quote(sys.executable)} -c {shlex.quote(script)} {{address}}"
+    assert bpy.ops.tokenmocap.start_backend() == {"FINISHED"}
+    deadline = time.monotonic() + 20
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists() and marker.read_text() == "tcp://127.0.0.1:5999", "{address} is substituted"
+    assert addon_prefs.connection_status.startswith("started backend (pid "), addon_prefs.connection_status
+    addon_prefs.backend_command = "/nonexistent/tokenmocap serve"
+    with pytest.raises(RuntimeError, match="could not start the backend"):
+        bpy.ops.tokenmocap.start_backend()
