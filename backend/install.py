@@ -256,8 +256,8 @@ def _install_checkpoints(found: _Found, staging: Path, report: InstallReport) ->
     from backend.models import CheckpointError
 
     for ckpt in found.checkpoints:
-        kind = _checkpoint_kind(ckpt)
         try:
+            kind = _checkpoint_kind(ckpt)
             if kind == "tokenhmr":
                 if found.tokenizer is None:
                     raise InstallError(f"{ckpt.name} is a TokenHMR checkpoint but no tokenizer.pth was found beside "

@@ -8,19 +8,15 @@ import platform
 import sys
 
 from backend import __version__
+from backend.install import INSTALLED_FILES, InstallReport, installed_state
 from backend.paths import models_dir
 
 NAME = "doctor"
 HELP = "report versions, the compute device, installed model files and what is missing"
 
-# Files `tokenmocap models install` places under the models directory, with what each is for.
-EXPECTED_MODEL_FILES: tuple[tuple[str, str], ...] = (
-    ("smpl/SMPL_NEUTRAL.pkl", "SMPL body model (smpl.is.tue.mpg.de)"),
-    ("SMPL_to_J19.pkl", "extra joint regressor (TokenHMR data.zip)"),
-    ("smpl_mean_params.npz", "mean SMPL parameters (TokenHMR data.zip)"),
-    ("tokenhmr_model_latest.ckpt", "TokenHMR checkpoint (tokenhmr.is.tue.mpg.de)"),
-    ("tokenizer.pth", "TokenHMR pose tokenizer (tokenhmr.is.tue.mpg.de)"),
-)
+# Files `tokenmocap models install` places under the models directory, with what each is for (one layout, defined
+# in backend.install).
+EXPECTED_MODEL_FILES: tuple[tuple[str, str], ...] = tuple((rel, what) for rel, (what, _) in INSTALLED_FILES.items())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,18 +48,20 @@ def run(args: argparse.Namespace) -> int:
 
     folder = models_dir()
     lines.append(f"models directory: {folder}")
-    missing = []
+    state = installed_state(folder)
     for rel, what in EXPECTED_MODEL_FILES:
-        present = (folder / rel).exists()
-        lines.append(f"  [{'ok' if present else '--'}] {rel:<28} {what}")
-        if not present:
-            missing.append(rel)
-    if missing:
+        lines.append(f"  [{'ok' if state.present[rel] else '--'}] {rel:<31} {what}")
+    lines.extend(InstallReport(state=state).lines()[1:])  # per engine: ready, or exactly what is missing
+    if state.missing_for("tokenhmr"):
         lines.append(
-            "missing: " + ", ".join(missing) + ". Download them from their owners' sites (licence required), "
-            "then run: tokenmocap models install PATH_TO_FOLDER_OR_ZIP"
+            "To use TokenHMR, download the missing files from their owners' sites (licence required), then run: "
+            "tokenmocap models install PATH_TO_FOLDER_OR_ZIP"
         )
     else:
-        lines.append("all model files present")
+        lines.append("TokenHMR files present")
+    from backend.vision.detect import available_detectors
+
+    detectors = available_detectors(folder)
+    lines.append("person detectors: " + ", ".join(f"{name} {'yes' if ok else 'no'}" for name, ok in detectors.items()))
     print("\n".join(lines))
     return 0
