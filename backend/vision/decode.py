@@ -1,7 +1,8 @@
 """Decoding the image payload of a ``reconstruct`` / ``video_frame`` message into a BGR uint8 array.
 
 JPEG and PNG sizes are read from the file header *before* decoding, so an oversized image (a decompression
-bomb) is refused without allocating it. ``raw`` payloads are C-ordered uint8 pixels in BGR order, (H, W, 3);
+bomb) is refused without allocating it. JPEGs are turned upright by their EXIF orientation, as ``cv2.imread`` does
+in the official demo. ``raw`` payloads are C-ordered uint8 pixels in BGR order, (H, W, 3);
 (H, W) grey and (H, W, 4) BGRA are converted.
 """
 
@@ -164,7 +165,9 @@ def decode_image(
         raise ImageDecodeError(
             f"could not decode the {encoding} payload ({len(buf)} bytes); it is corrupt or truncated"
         )
-    if image.shape[:2] != (height, width):
+    # cv2 applies the EXIF orientation, as cv2.imread in the official demo does: phone photos in portrait decode
+    # with width and height swapped relative to the frame header.
+    if image.shape[:2] not in ((height, width), (width, height)):
         raise ImageDecodeError(
             f"{encoding} header says {width}x{height} but decoding gave {image.shape[1]}x{image.shape[0]}"
         )

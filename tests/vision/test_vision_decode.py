@@ -99,3 +99,18 @@ def test_oversized_images_are_refused_before_decoding() -> None:
         decode_image(forged, "png")
     with pytest.raises(ImageTooLargeError):
         decode_image(b"\x00" * 12, "raw", shape=[20000, 20000, 3], dtype="uint8")
+
+
+def test_exif_orientation_is_applied_like_cv2_imread() -> None:
+    import struct
+
+    img = np.zeros((48, 64, 3), np.uint8)
+    img[:, :10] = 255  # a white band on the left
+    jpeg = _encode(img, ".jpg")
+    # Minimal EXIF APP1: one IFD entry, Orientation (0x0112) = 6, "rotate 90 degrees clockwise to view".
+    tiff = b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHII", 0x0112, 3, 1, 6) + struct.pack("<I", 0)
+    app1 = b"Exif\x00\x00" + tiff
+    portrait = jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:]
+    out = decode_image(portrait, "jpeg")
+    assert out.shape == (64, 48, 3), f"EXIF orientation 6 should give a 48x64 (WxH) upright image, got {out.shape}"
+    assert out[:10, :, 0].mean() > 200 and out[-10:, :, 0].mean() < 50, "the left band ends up at the top"
