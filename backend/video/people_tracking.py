@@ -77,10 +77,14 @@ class PeopleTracker:
         config: tracker parameters.
     """
 
-    def __init__(self, skeleton: SkeletonModel, config: TrackerConfig = TrackerConfig()) -> None:
+    def __init__(self, skeleton: SkeletonModel, config: TrackerConfig = TrackerConfig(),
+                 min_visible_fraction: float = 0.5) -> None:
         self.skeleton = skeleton
         self.tracker = Tracker(config)
         self._buffer = ConfirmationBuffer(self.tracker)
+        # A predicted person whose box has left the image is not reported (the track stays alive for re-entry).
+        self.min_visible_fraction = float(min_visible_fraction)
+        self._image_size: dict[int, tuple[float, float]] = {}
 
     @property
     def delay(self) -> int:
@@ -94,9 +98,19 @@ class PeopleTracker:
         return [Detection(self.skeleton.pelvis_cam(p.betas, p.cam_t_full), person_rotmats(p), np.asarray(a), p)
                 for p, a in zip(people, appearances)]
 
-    def push(self, index: int, people: list[PersonResult],
-             appearances: list[np.ndarray]) -> list[tuple[int, list[TrackedPerson]]]:
-        """Tracks one frame; returns the frames released by the confirmation delay, in order."""
+    def push(self, index: int, people: list[PersonResult], appearances: list[np.ndarray],
+             image_size_wh: tuple[float, float] | None = None) -> list[tuple[int, list[TrackedPerson]]]:
+        """Tracks one frame; returns the frames released by the confirmation delay, in order.
+
+        Args:
+            index: frame index (increasing).
+            people: the engine's results for the frame.
+            appearances: one appearance vector per person.
+            image_size_wh: (W, H) of the frame; when given, predicted people whose box is mostly outside the image
+                (they walked out) are not reported.
+        """
+        if image_size_wh is not None:
+            self._image_size[index] = (float(image_size_wh[0]), float(image_size_wh[1]))
         outputs = self.tracker.update(index, self.detections(people, appearances))
         return [self._convert(f, outs) for f, outs in self._buffer.push(index, outputs)]
 
@@ -105,14 +119,26 @@ class PeopleTracker:
         return [self._convert(f, outs) for f, outs in self._buffer.flush()]
 
     def _convert(self, frame: int, outputs) -> tuple[int, list[TrackedPerson]]:
+        size = self._image_size.pop(frame, None)
         result = []
         for o in outputs:
             person: PersonResult = o.payload
             if o.state == "predicted":
                 last_pelvis = self.skeleton.pelvis_cam(person.betas, person.cam_t_full)
                 person = moved_person(person, last_pelvis, o.pelvis_cam)
+                if size is not None and _visible_fraction(person.bbox_xyxy, size) < self.min_visible_fraction:
+                    continue
             result.append(TrackedPerson(o.track_id, o.state, person, o.frames_since_observed))
         return frame, result
+
+
+def _visible_fraction(bbox_xyxy: np.ndarray, size_wh: tuple[float, float]) -> float:
+    x1, y1, x2, y2 = np.asarray(bbox_xyxy, dtype=np.float64).reshape(4)
+    area = max(x2 - x1, 0.0) * max(y2 - y1, 0.0)
+    if area <= 0:
+        return 0.0
+    inside = max(min(x2, size_wh[0]) - max(x1, 0.0), 0.0) * max(min(y2, size_wh[1]) - max(y1, 0.0), 0.0)
+    return inside / area
 
 
 def frame_appearances(image_bgr: np.ndarray, people: list[PersonResult]) -> list[np.ndarray]:

@@ -176,7 +176,7 @@ class VideoSession:
             if self._log is not None:
                 self._log.append(frame_record(index, people, apps))
             self._last_index = index
-            for out_index, tracked in self._tracker.push(index, people, apps):
+            for out_index, tracked in self._tracker.push(index, people, apps, (image.shape[1], image.shape[0])):
                 self._ready.append(self._finish(out_index, tracked))
 
     def _finish(self, index: int, tracked: list[TrackedPerson]) -> FrameResult:

@@ -164,3 +164,40 @@ def test_people_tracker_predicted_person_moves_with_the_track():
     moved = states[7].person.cam_t_full[0] - states[5].person.cam_t_full[0]
     # 0.031 m/frame for 2 frames; the ridge on the velocity fit shrinks it by ~10 % on a 6-frame history.
     assert moved == pytest.approx(2 * 0.031, abs=0.01), f"expected ~0.062 m of constant-velocity motion, got {moved}"
+
+
+def test_predicted_person_leaving_the_image_is_not_reported():
+    tracker = PeopleTracker(_skeleton(), TrackerConfig(n_init=1, max_predict=10))
+    outs = []
+    for f in range(12):
+        people = []
+        if f < 6:
+            p = _person(f, 0, x=0.3 * f)  # walks right fast; the box follows in pixels
+            people = [PersonResult(**{**p.__dict__, "bbox_xyxy": np.array([100.0 * f, 10, 100.0 * f + 40, 110])})]
+        outs += tracker.push(f, people, [np.full(96, 0.1)] * len(people), image_size_wh=(640, 480))
+    reported = {f: [tp.state for tp in tps] for f, tps in outs}
+    # Last box x1 = 500 at frame 5; predicted boxes move ~60 px/frame (f·Δx/z): mostly outside from frame 8 on.
+    assert reported[6] == ["predicted"], f"expected a prediction right after the last detection, got {reported[6]}"
+    assert all(reported[f] == [] for f in range(9, 12)), f"expected no ghost once the box left the image: {reported}"
+
+
+def test_appearance_separates_clothing_and_ignores_position():
+    from skimage import data as skdata
+
+    from backend.video import appearance_distance, appearance_embedding
+
+    astronaut = np.ascontiguousarray(skdata.astronaut()[:, :, ::-1])  # BGR
+    canvas = np.full((300, 600, 3), 90, np.uint8)
+    person = astronaut[40:260:2, 120:340:2]  # 110 x 110
+    canvas[100:210, 50:160] = person
+    canvas[150:260, 400:510] = person  # the same person elsewhere
+    green = person.copy()
+    green[..., 0], green[..., 2] = person[..., 2] // 3, person[..., 0] // 3  # recoloured clothes
+    canvas2 = canvas.copy()
+    canvas2[150:260, 400:510] = green
+    a = appearance_embedding(canvas, np.array([50, 100, 160, 210]))
+    b = appearance_embedding(canvas, np.array([400, 150, 510, 260]))
+    c = appearance_embedding(canvas2, np.array([400, 150, 510, 260]))
+    same, other = appearance_distance(a, b)[0, 0], appearance_distance(a, c)[0, 0]
+    assert same < 0.05, f"same person at another place: expected distance < 0.05, got {same:.3f}"
+    assert other > 0.3, f"recoloured clothes: expected distance > 0.3, got {other:.3f}"
