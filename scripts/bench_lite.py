@@ -5,8 +5,8 @@
 Accuracy: random valid poses on the mannequin skeleton (the generator of ``tests/lite/test_lite_ik.py``) →
 MediaPipe-layout landmarks, clean and with Gaussian noise → IK → the angle between each observed direction before
 and after ("limb bones": the 8 limb bones + hip and shoulder lines; "all dirs" adds hand, foot and head directions
-between landmarks a few cm apart, which noise of that size turns anywhere). Timing: IK per person, the MediaPipe worker per image, and the whole engine per image (astronaut,
-512x512); the ratio column compares each stage with the worker (the baseline, MediaPipe itself).
+between landmarks a few cm apart, which noise of that size turns anywhere). Timing: IK per person, the MediaPipe
+worker per image, and the whole engine per image (astronaut, 512x512); the ratio column compares each stage with the worker (the baseline, MediaPipe itself).
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def main() -> int:
             errors = gen.direction_errors_deg(observed, gen.landmarks_of(result.rot_local))
             limb.extend(errors[k] for k in bones)
             everything.extend(errors.values())
-        print(f"{noise_m * 100:>12.0f} cm | {np.median(limb):>17.3f} | {np.max(limb):>14.3f} | {np.max(everything):>12.3f}")
+        row = f"{noise_m * 100:>12.0f} cm | {np.median(limb):>17.3f} | {np.max(limb):>14.3f}"
+        print(f"{row} | {np.max(everything):>12.3f}")
     ik_ms = ik_seconds / (3 * len(poses)) * 1000
 
     ok, reason = lite_available()
