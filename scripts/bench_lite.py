@@ -6,7 +6,8 @@ Accuracy: random valid poses on the mannequin skeleton (the generator of ``tests
 MediaPipe-layout landmarks, clean and with Gaussian noise → IK → the angle between each observed direction before
 and after ("limb bones": the 8 limb bones + hip and shoulder lines; "all dirs" adds hand, foot and head directions
 between landmarks a few cm apart, which noise of that size turns anywhere). Timing: IK per person, the MediaPipe
-worker per image, and the whole engine per image (astronaut, 512x512); the ratio column compares each stage with the worker (the baseline, MediaPipe itself).
+worker per image, and the whole engine per image (astronaut, 512x512); the ratio column compares each stage with
+the worker (the baseline, MediaPipe itself).
 """
 
 from __future__ import annotations
