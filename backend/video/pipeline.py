@@ -231,8 +231,7 @@ def run_pipeline(frames: Iterable[tuple[int, np.ndarray]], engine: Any,
         config: batch and queue sizes.
         stop: set it to cancel; the generator then ends after the frame being handed out.
     Yields:
-        (index, image_bgr, people) in frame order. After the generator finishes, ``.times`` of the runner is
-        available through :func:`run_pipeline_timed`.
+        (index, image_bgr, people) in frame order. Use :func:`run_pipeline_timed` to also get per-stage times.
     """
     yield from run_pipeline_timed(frames, engine, config, stop, StageTimes())
 

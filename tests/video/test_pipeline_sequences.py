@@ -201,3 +201,51 @@ def test_appearance_separates_clothing_and_ignores_position():
     same, other = appearance_distance(a, b)[0, 0], appearance_distance(a, c)[0, 0]
     assert same < 0.05, f"same person at another place: expected distance < 0.05, got {same:.3f}"
     assert other > 0.3, f"recoloured clothes: expected distance > 0.3, got {other:.3f}"
+
+
+class _NoisyEngine:
+    """Non-staged engine: one person per frame walking right with noisy pose and position."""
+
+    name = "noisy"
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def reconstruct_batch(self, images_bgr, boxes_xyxy=None):
+        out = []
+        for img in images_bgr:
+            f = int(img[0, 0, 0])
+            p = _person(f, 0, x=0.02 * f)
+            pose = 0.3 * np.sin(np.arange(23 * 3).reshape(23, 3) + f / 10.0) + self.rng.normal(0, 0.05, (23, 3))
+            t = p.cam_t_full + self.rng.normal(0, 0.02, 3)
+            out.append([PersonResult(**{**p.__dict__, "body_pose": pose, "cam_t_full": t})])
+        return out
+
+
+def test_video_session_smoothing_reduces_streamed_jitter():
+    from backend.video import VideoOptions, VideoSession
+
+    def stream(smooth: bool):
+        session = VideoSession(_NoisyEngine(0), 30.0, VideoOptions(smooth=smooth), skeleton=_skeleton())
+        results = []
+        for i, img in _frames(90):
+            session.push_frame(i, img)
+            results += list(session.results())
+        results += list(session.flush())
+        assert [r.index for r in results] == list(range(90)), "one result per frame, in order"
+        pose = np.stack([r.tracks[0].person.body_pose for r in results])
+        return np.abs(np.diff(pose, 2, axis=0)).mean()
+
+    raw, smoothed = stream(False), stream(True)
+    assert smoothed < raw / 3, f"expected streamed pose acceleration cut >= 3x by smoothing, got {raw:.4f} -> {smoothed:.4f}"
+
+
+def test_video_options_from_wire():
+    from backend.video import VideoOptions
+
+    opts = VideoOptions.from_json({"smooth": False, "batch_frames": 4})
+    assert (opts.smooth, opts.batch_frames) == (False, 4)
+    with pytest.raises(ValueError, match="unknown keys"):
+        VideoOptions.from_json({"smoth": True})
+    with pytest.raises(ValueError, match="batch_frames"):
+        VideoOptions.from_json({"batch_frames": 0})
