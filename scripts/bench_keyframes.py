@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     extrap = "" if n_base == args.frames else f" (measured on {n_base} frames, extrapolated linearly)"
-    print(f"Keying {args.frames} frames x 24 bones (+ pelvis location) = {keys:,} keys, Blender {bpy.app.version_string}")
+    print(f"Keying {args.frames} frames x 24 bones (+ pelvis location) = {keys:,} keys, "
+          f"Blender {bpy.app.version_string}")
     print(f"| method | frames timed | time for {args.frames} frames (s) | keys/s | ratio |")
     print("|---|---:|---:|---:|---:|")
     print(f"| blender_io.write_action (foreach_set) | {args.frames} | {writer_s:.3f} | {keys / writer_s:,.0f} | 1.0x |")

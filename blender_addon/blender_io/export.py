@@ -84,7 +84,9 @@ def _run_exporter(fmt: str, path: Path, frame_start: int, frame_end: int) -> Non
         )
 
 
-def export_character(arm_obj: bpy.types.Object, filepath: str | Path, settings: ExportSettings = ExportSettings()) -> Path:
+def export_character(
+    arm_obj: bpy.types.Object, filepath: str | Path, settings: ExportSettings = ExportSettings()
+) -> Path:
     """Export a keyed character.
 
     Args:

@@ -55,7 +55,9 @@ def _fill_curve(fcurve: bpy.types.FCurve, frames: np.ndarray, values: np.ndarray
     fcurve.update()
 
 
-def add_keys(channelbag: bpy.types.ActionChannelbag, curves: Sequence[CurveKeys], interpolation: str = "LINEAR") -> None:
+def add_keys(
+    channelbag: bpy.types.ActionChannelbag, curves: Sequence[CurveKeys], interpolation: str = "LINEAR"
+) -> None:
     """Write (or merge) keys into a slot's channelbag.
 
     Args:

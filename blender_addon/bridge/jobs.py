@@ -12,10 +12,9 @@ Video: ``video_start`` {fps, options} → ``video_started`` {session} → ``vide
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,7 +24,6 @@ from .worker import BridgeEvent, BridgeWorker
 
 __all__ = ["CharacterReady", "JobError", "ImageJob", "VideoJob", "VideoOptions"]
 
-_log = logging.getLogger(__name__)
 MT = protocol.MessageType
 
 

@@ -197,6 +197,7 @@ class BridgeWorker:
                 arrays = {k: v.copy() for k, v in protocol.decode_arrays(
                     message.header["arrays"], message.payloads, message.id).items()}
         except protocol.ProtocolError as e:
+            _log.warning("invalid reply from %s: %s", self.address, e)
             self._events.put(BridgeEvent("failure", e.request_id, message=f"invalid reply from the backend: {e}"))
             return
         rid = message.id

@@ -84,7 +84,9 @@ def person_pose_from_json(obj: dict, where: str = "person result") -> PosePoint:
 def stack_track(frames: Sequence[int], points: Sequence[PosePoint]) -> PoseTrack:
     """Stack per-frame points of one person into a track, sorted by frame."""
     if len(frames) != len(points) or not points:
-        raise ValueError(f"track: expected as many frames as points (at least one), got {len(frames)} and {len(points)}")
+        raise ValueError(
+            f"track: expected as many frames as points (at least one), got {len(frames)} and {len(points)}"
+        )
     order = np.argsort(np.asarray(frames))
     fr = np.asarray(frames, dtype=np.int64)[order]
     if np.any(np.diff(fr) == 0):

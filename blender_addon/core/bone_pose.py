@@ -69,7 +69,8 @@ def bone_basis_quaternions(
     Returns:
         (T, 24, 4) float64 quaternions (w, x, y, z) with dot(q[t], q[t-1]) >= 0 per bone.
     """
-    return make_quaternions_continuous(matrix_to_quaternion(bone_basis_matrices(global_orient, body_pose, rest_rotations)))
+    matrices = bone_basis_matrices(global_orient, body_pose, rest_rotations)
+    return make_quaternions_continuous(matrix_to_quaternion(matrices))
 
 
 def root_location_keys(pelvis_armature: np.ndarray, head_rest: np.ndarray, rest_rotation: np.ndarray) -> np.ndarray:

@@ -91,6 +91,7 @@ def drive_job(context: bpy.types.Context, run: JobRun) -> bool:
                 break
         job.pump()
     except (JobError, ValueError, OSError) as e:
+        _log.warning("TokenMocap job failed: %s", e)
         run.error = str(e)
     if run.error is not None or job.done:
         run.close()

@@ -134,7 +134,8 @@ class ScriptedBackend:
         self._sock.send_multipart([*envelope, *protocol.encode(header, payloads)])
 
     def _frame_result(self, envelope, rid, index):
-        tracks = [{"track_id": tid, "state": "observed", **synthetic_person(seed=100 * tid + index, t_z=5 + 0.05 * index)}
+        tracks = [{"track_id": tid, "state": "observed",
+                   **synthetic_person(seed=100 * tid + index, t_z=5 + 0.05 * index)}
                   for tid, frames in self.video_tracks.items() if index in frames]
         self._send(envelope, protocol.make_header(MT.FRAME_RESULT, rid, session="s1", index=index, tracks=tracks))
 

@@ -162,7 +162,8 @@ def test_video_mocap_keys_one_character_per_track(addon, addon_prefs, scripted_b
     co = np.empty(len(fc.keyframe_points) * 2, dtype=np.float32)
     fc.keyframe_points.foreach_get("co", co)
     assert co[0::2].tolist() == list(range(4, 11)), f"track 2 keyed at video frames 3..9 + 1, got {co[0::2]}"
-    assert bpy.ops.tokenmocap.video_mocap(filepath=str(vtest), frame_start=0, frame_end=9, track_ids="7") == {"FINISHED"}
+    result = bpy.ops.tokenmocap.video_mocap(filepath=str(vtest), frame_start=0, frame_end=9, track_ids="7")
+    assert result == {"FINISHED"}
     assert "TM_track_7" in _armatures()
     with pytest.raises(RuntimeError, match="track 5 does not exist"):
         bpy.ops.tokenmocap.video_mocap(filepath=str(vtest), frame_start=0, frame_end=9, track_ids="5")

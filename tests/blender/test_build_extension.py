@@ -21,7 +21,8 @@ def test_build_validate_install_enable(fresh_scene, tmp_path):
     # Without the downloaded wheels (they need PyPI) build the wheel-less package; the wheel list is tested below.
     flag = "--no-download" if have_wheels else "--no-wheels"
     out = tmp_path / "dist"
-    result = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "build_extension.py"), "--out", str(out), flag],
+    script = REPO_ROOT / "scripts" / "build_extension.py"
+    result = subprocess.run([sys.executable, str(script), "--out", str(out), flag],
                             capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
     assert result.returncode == 0, f"build failed:\n{result.stdout}\n{result.stderr}"
     zips = sorted(out.glob("tokenmocap-0.1.0*.zip"))

@@ -77,7 +77,8 @@ def test_fbx_tpose_frame_and_state_restored(fresh_scene, body_model, make_person
     assert other.select_get() and not ch.armature.select_get(), "selection restored"
     assert bpy.context.view_layer.objects.active == other, "active object restored"
     assert ch.armature.animation_data.action == action and len(bpy.data.actions) == n_actions, "no action left over"
-    assert tuple(action.frame_range) == (1.0, 8.0), f"the artist's action is unchanged, range {tuple(action.frame_range)}"
+    frame_range = tuple(action.frame_range)
+    assert frame_range == (1.0, 8.0), f"the artist's action is unchanged: range {frame_range}"
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.ops.import_scene.fbx(filepath=str(path), anim_offset=0.0)  # keep frame numbers
     arm = _imported_armature()
