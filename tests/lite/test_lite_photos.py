@@ -145,3 +145,31 @@ def test_visible_projected_joints_within_the_person_box(name: str, results: dict
             continue
         inside = x1 - sx <= x <= x2 + sx and y1 - sy <= y <= y2 + sy
         assert inside, f"{name}: {KEYPOINT_NAMES[i]} projects to ({x:.0f}, {y:.0f}), outside the person's box"
+
+
+def test_given_boxes_one_result_per_person_in_box_order(engine: LiteEngine, results: dict[str, PersonResult]) -> None:
+    image = _load("basketball1")
+    person_box = np.array(PHOTOS["basketball1"]["box"], dtype=np.float64)
+    wall_box = np.array([250.0, 150.0, 330.0, 300.0])  # bare wall between the two men
+    people = engine.reconstruct(image, np.stack([person_box, wall_box]))
+    assert len(people) == 1, f"expected the man in the first box only, got {len(people)} results"
+    person = people[0]
+    np.testing.assert_allclose(person.bbox_xyxy, person_box)
+    assert person.score == 1.0, person.score
+    nose = person.keypoints_2d[KP["OP Nose"]]
+    assert np.linalg.norm(nose - PHOTOS["basketball1"]["joints"]["OP Nose"]) < 30, nose
+    assert engine.reconstruct(image, np.zeros((0, 4))) == [], "no boxes must give no people"
+
+
+def test_make_engine_lite_is_this_engine(tmp_path: Path) -> None:
+    from backend.engine import available_engines, make_engine
+
+    ok, reason = lite_available()
+    if not ok:
+        pytest.skip(f"lite engine unavailable: {reason}")
+    assert available_engines(tmp_path)["lite"]["available"], available_engines(tmp_path)["lite"]
+    engine = make_engine("auto", tmp_path)  # nothing installed in tmp_path: auto must fall back to lite
+    try:
+        assert engine.name == "lite" and isinstance(engine, LiteEngine), type(engine)
+    finally:
+        engine.close()
