@@ -113,7 +113,7 @@ class ScriptedBackend:
     """
 
     def __init__(self, people: list[dict], video_tracks: dict[int, list[int]] | None = None,
-                 fail_reconstruct: str | None = None, hold_back: int = 2) -> None:
+                 fail_reconstruct: str | None = None, hold_back: int = 2, curve: bool = False) -> None:
         self.people = people
         self.video_tracks = video_tracks or {}
         self.fail_reconstruct = fail_reconstruct
@@ -124,6 +124,12 @@ class ScriptedBackend:
         self._context = zmq.Context()
         self._sock = self._context.socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.LINGER, 0)
+        self.server_public = None
+        if curve:  # CurveZMQ server: only clients that know its public key can talk to it
+            public, secret = zmq.curve_keypair()
+            self._sock.curve_server = True
+            self._sock.curve_secretkey = secret
+            self.server_public = public.decode("ascii")
         port = self._sock.bind_to_random_port("tcp://127.0.0.1")
         self.address = f"tcp://127.0.0.1:{port}"
         self._stop = threading.Event()

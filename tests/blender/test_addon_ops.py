@@ -68,6 +68,29 @@ def test_connection_test_reports_server_and_missing_backend(addon, addon_prefs, 
         bpy.ops.tokenmocap.reconstruct_image(filepath=str(_png(tmp_path)))
 
 
+def test_curve_encrypted_connection(addon, addon_prefs, scripted_backend, tmp_path):
+    import zmq
+
+    backend = scripted_backend(curve=True)
+    public, secret = zmq.curve_keypair()
+    addon_prefs.backend_address = backend.address
+    addon_prefs.use_curve = True
+    addon_prefs.server_public_key = backend.server_public
+    addon_prefs.client_public_key, addon_prefs.client_secret_key = public.decode(), secret.decode()
+    assert bpy.ops.tokenmocap.test_connection() == {"FINISHED"}, addon_prefs.connection_status
+    assert addon_prefs.connection_status.startswith("connected"), addon_prefs.connection_status
+    from bl_ext.tmtest.tokenmocap.bridge import CurveKeyPair
+    from bl_ext.tmtest.tokenmocap.ops.control import check_connection
+
+    wrong_server, _ = zmq.curve_keypair()
+    ok, status = check_connection(backend.address, CurveKeyPair(wrong_server.decode(), public.decode(),
+                                                                 secret.decode()), timeout_ms=500)
+    assert not ok and "no answer" in status, f"a wrong server key must not connect: {status}"
+    addon_prefs.client_secret_key = ""
+    with pytest.raises(RuntimeError, match="CurveZMQ is on but a key is empty"):
+        bpy.ops.tokenmocap.reconstruct_image(filepath=str(_png(tmp_path)))
+
+
 def test_reconstruct_image_builds_every_person(addon, addon_prefs, scripted_backend, make_person, tmp_path):
     people = [make_person(seed=1, t_z=6.0), make_person(seed=2, t_z=8.0)]
     backend = scripted_backend(people=people)
