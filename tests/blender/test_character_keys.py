@@ -139,3 +139,21 @@ def test_video_track_keys_every_frame_and_sets_fps(fresh_scene, body_model, make
     fresh_scene.frame_set(1)
     head = np.array(ch.armature.pose.bones["pelvis"].head)
     assert np.abs(head[:2]).max() < 1e-5, f"ground_aligned: starts above the origin, pelvis at {head}"
+
+
+def test_video_track_resampled_to_the_scene_rate(fresh_scene, body_model, make_person):
+    fresh_scene.render.fps, fresh_scene.render.fps_base = 24, 1.0
+    pts = [person_pose_from_json(make_person(seed=40 + i, t_z=5.0 + 0.03 * i, scale=0.2)) for i in range(31)]
+    track = stack_track(list(range(31)), pts)  # 1 s at 30 fps
+    body = rest_body_from_mapping(body_model)
+    ch = build_keyed_character(1, track, body, BuildSettings(fps_source=30.0, set_scene_fps=False))
+    assert fresh_scene.render.fps == 24, "the scene keeps its own rate"
+    bag = ch.armature.animation_data.action.layers[0].strips[0].channelbag(ch.armature.animation_data.action_slot)
+    loc_y = _read_curve(bag.fcurves.find('pose.bones["pelvis"].location', index=2))
+    assert loc_y[:, 0].tolist() == list(range(1, 26)), f"1 s at 24 fps = frames 1..25, got {loc_y[:, 0]}"
+    fresh_scene.frame_set(13)  # 0.5 s: source frame 15 exactly
+    want = np.array(bpy.data.objects["TM_track_1"].pose.bones["pelvis"].head)
+    fresh_scene.frame_set(1)
+    start = np.array(bpy.data.objects["TM_track_1"].pose.bones["pelvis"].head)
+    # Camera space: pelvis y = t_z + J0 z, and t_z grows 0.03 m per source frame.
+    assert abs((want[1] - start[1]) - 15 * 0.03) < 1e-5, f"half a second moves 0.45 m, got {want[1] - start[1]}"
