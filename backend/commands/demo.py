@@ -24,7 +24,7 @@ HELP = "reconstruct a bundled photo (no licensed files needed) and write result 
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_OUT = Path("tokenmocap_demo")
+DEFAULT_OUT = Path("demo_out")
 UPGRADE_HINT = (
     "This ran the lite engine (MediaPipe BlazePose + inverse kinematics): good for blocking, coarse in depth and\n"
     "twist. For TokenHMR quality: register at https://smpl.is.tue.mpg.de (SMPL_NEUTRAL.pkl) and\n"
