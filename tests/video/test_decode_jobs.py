@@ -88,3 +88,14 @@ def test_frame_log_reports_damage_before_the_end(tmp_path):
     path.write_text('{"index": 4, "people": []}\n{"index": 2, "people": []}\n')
     with pytest.raises(JobFileError, match="frame 2 after frame 4"):
         read_frame_log(path)
+
+
+def test_mocap_cli_reports_unreadable_video_before_loading_a_model(tmp_path, caplog):
+    from backend.cli import main
+
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00" * 4096)
+    with caplog.at_level("ERROR"):
+        rc = main(["mocap", str(bad), "--out", str(tmp_path / "out"), "--models-dir", str(tmp_path / "none")])
+    assert rc == 2, f"expected exit code 2 for an unreadable video, got {rc}"
+    assert "broken.mp4" in caplog.text and "cannot open" in caplog.text, f"unexpected message: {caplog.text}"

@@ -90,8 +90,8 @@ def test_mocap_cli_killed_and_resumed_loses_no_frame(vtest, tiny_models, tmp_pat
                              text=True, timeout=120)
     assert refused.returncode != 0 and "--resume" in refused.stderr, f"expected a refusal naming --resume: " \
                                                                      f"{refused.returncode} {refused.stderr[-500:]}"
-    done = subprocess.run(_mocap_cmd(vtest, out, tiny_models, "--resume"), env=_env(), capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(_mocap_cmd(vtest, out, tiny_models, "--resume", "--fix-foot-skating"), env=_env(),
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"resume failed ({done.returncode}): {done.stderr[-2000:]}"
     assert f"] {N_FRAMES}/{N_FRAMES} frames" in done.stderr, f"expected a progress bar on stderr: {done.stderr[-800:]}"
 
@@ -104,6 +104,7 @@ def test_mocap_cli_killed_and_resumed_loses_no_frame(vtest, tiny_models, tmp_pat
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames_processed"] == N_FRAMES and summary["frames_resumed"] == done_before, summary
     assert summary["fps"] == "10/1", f"expected the rational fps '10/1', got {summary['fps']}"
+    assert summary["options"]["fix_foot_skating"] is True, "the resumed run's export options must be recorded"
     assert summary["tracks"], "expected at least one track (the full-frame box is a person in every frame)"
     for entry in summary["tracks"]:
         data = np.load(out / entry["file"])
