@@ -19,6 +19,7 @@ from .config import (
     TokenizerArch,
     TransformerDecoderConfig,
     ViTConfig,
+    backbone_config_from_json,
     backbone_preset,
     config_from_dict,
     config_to_dict,
@@ -29,7 +30,7 @@ from .quantizer import EMAState, QuantizeEMAReset, code_perplexity, ema_codebook
 from .predictor import FOCAL_LENGTH, IMAGE_SIZE, HMRPrediction, HMRPredictor
 from .rot6d import rot6d_to_rotmat, rotmat_to_rot6d
 from .safetensors_io import load_installed_model, save_installed_model
-from .tiny import TINY_TOKENHMR_CONFIG, TinyTokenHMRFiles, backbone_config_from_json, write_tiny_tokenhmr_files
+from .tiny import TINY_TOKENHMR_CONFIG, TinyTokenHMRFiles, write_tiny_tokenhmr_files
 from .vit import ViT
 from .vqvae import PoseTokenDecoder, PoseVQVAE
 

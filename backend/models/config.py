@@ -22,6 +22,7 @@ __all__ = [
     "TokenizerArch",
     "TransformerDecoderConfig",
     "ViTConfig",
+    "backbone_config_from_json",
     "backbone_preset",
     "config_from_dict",
     "config_to_dict",
@@ -74,6 +75,31 @@ BACKBONE_PRESETS: dict[str, ViTConfig] = {
     "vit_l": ViTConfig(embed_dim=1024, depth=24, num_heads=16, drop_path_rate=0.5),
     "vit_h": ViTConfig(),
 }
+
+
+def backbone_config_from_json(data: dict) -> ViTConfig:
+    """``ViTConfig`` from the ``"backbone"`` section of a ``fixture_config.json`` (parity fixture layout)."""
+    section = data.get("backbone", data)
+    required = ("embed_dim", "depth", "num_heads")
+    missing = [k for k in required if k not in section]
+    if missing:
+        raise ValueError(f"backbone config lacks {missing}; found keys {sorted(section)}")
+    base = ViTConfig()
+    return ViTConfig(
+        embed_dim=int(section["embed_dim"]),
+        depth=int(section["depth"]),
+        num_heads=int(section["num_heads"]),
+        mlp_ratio=float(section.get("mlp_ratio", base.mlp_ratio)),
+        qkv_bias=bool(section.get("qkv_bias", base.qkv_bias)),
+        img_size=tuple(section.get("img_size", base.img_size)),
+        patch_size=int(section.get("patch_size", base.patch_size)),
+        patch_padding=int(section.get("patch_embed_padding", base.patch_padding)),
+        in_chans=int(section.get("in_chans", base.in_chans)),
+        layer_norm_eps=float(section.get("layer_norm_eps", base.layer_norm_eps)),
+        drop_path_rate=float(section.get("drop_path_rate", base.drop_path_rate)),
+        last_norm=bool(section.get("last_norm", base.last_norm)),
+        input_crop_columns=int(section.get("input_crop_columns", base.input_crop_columns)),
+    )
 
 
 def backbone_preset(name: str) -> ViTConfig:

@@ -40,7 +40,11 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=nn.Module)
 
-_DECODER_KEYS = {"depth", "heads", "mlp_dim", "dim_head", "dropout", "emb_dropout", "norm", "context_dim", "dim"}
+# Keys the official TransformerDecoder accepts from MODEL.SMPL_HEAD.TRANSFORMER_DECODER.
+_DECODER_KEYS = {
+    "depth", "heads", "mlp_dim", "dim_head", "dropout", "emb_dropout", "emb_dropout_type", "norm", "norm_cond_dim",
+    "context_dim", "dim", "skip_token_embedding",
+}
 
 
 def read_official_model_config(path: str | Path) -> dict:
@@ -61,8 +65,12 @@ def _decoder_from_yaml(model_cfg: Mapping, base: TransformerDecoderConfig, sourc
     unknown = sorted(set(values) - _DECODER_KEYS)
     if unknown:
         raise ValueError(f"{source}: MODEL.SMPL_HEAD.TRANSFORMER_DECODER has unsupported keys {unknown}")
-    if values.pop("norm", "layer") != "layer":
+    if values.pop("norm", "layer") != "layer" or int(values.pop("norm_cond_dim", -1)) != -1:
         raise ValueError(f"{source}: only TRANSFORMER_DECODER.norm 'layer' is supported (the released models)")
+    if values.pop("skip_token_embedding", False):
+        raise ValueError(f"{source}: TRANSFORMER_DECODER.skip_token_embedding is not supported (not released)")
+    # Token dropout of any type is identity at inference (and 0 in the releases).
+    values.pop("emb_dropout_type", None)
     if float(values.pop("emb_dropout", 0.0) or 0.0) != 0.0:
         log.info("%s: emb_dropout is a training-only option and is ignored", source)
     return replace(base, **{k: (float(v) if k == "dropout" else int(v)) for k, v in values.items()})
@@ -81,6 +89,8 @@ def _check_model_config(model_cfg: Mapping, expected_type: str, source: str) -> 
         raise ValueError(f"{source}: MODEL.IMAGE_SIZE must be 256 (both released models); got {model['IMAGE_SIZE']}")
     if model.get("SMPL_HEAD", {}).get("JOINT_REP", "6d") != "6d":
         raise ValueError(f"{source}: only MODEL.SMPL_HEAD.JOINT_REP '6d' is supported (upstream raises for 'aa')")
+    if model.get("SMPL_HEAD", {}).get("TRANSFORMER_INPUT", "zero") != "zero":
+        raise ValueError(f"{source}: only MODEL.SMPL_HEAD.TRANSFORMER_INPUT 'zero' is supported (the released models)")
 
 
 def _resolve_backbone(backbone: ViTConfig | str) -> ViTConfig:

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from .config import TokenHMRConfig, TokenizerArch, TransformerDecoderConfig, ViTConfig
+from .config import TokenHMRConfig, TokenizerArch, TransformerDecoderConfig, ViTConfig, backbone_config_from_json
 from .hmr import TokenHMR
 from .vqvae import PoseVQVAE
 
@@ -105,30 +105,6 @@ def _randomise(module: nn.Module, generator: torch.Generator) -> None:
             else:
                 fan_in = tensor[0].numel() if tensor.ndim > 1 else 50
                 tensor.copy_(torch.randn(tensor.shape, generator=generator) / fan_in**0.5)
-
-
-def backbone_config_from_json(data: dict) -> ViTConfig:
-    """``ViTConfig`` from the ``"backbone"`` section of a ``fixture_config.json`` (parity fixture layout)."""
-    section = data.get("backbone", data)
-    required = ("embed_dim", "depth", "num_heads")
-    missing = [k for k in required if k not in section]
-    if missing:
-        raise ValueError(f"backbone config lacks {missing}; found keys {sorted(section)}")
-    base = ViTConfig()
-    return ViTConfig(
-        embed_dim=int(section["embed_dim"]),
-        depth=int(section["depth"]),
-        num_heads=int(section["num_heads"]),
-        mlp_ratio=float(section.get("mlp_ratio", base.mlp_ratio)),
-        qkv_bias=bool(section.get("qkv_bias", base.qkv_bias)),
-        img_size=tuple(section.get("img_size", base.img_size)),
-        patch_size=int(section.get("patch_size", base.patch_size)),
-        patch_padding=int(section.get("patch_embed_padding", base.patch_padding)),
-        in_chans=int(section.get("in_chans", base.in_chans)),
-        layer_norm_eps=float(section.get("layer_norm_eps", base.layer_norm_eps)),
-        drop_path_rate=float(section.get("drop_path_rate", base.drop_path_rate)),
-        last_norm=bool(section.get("last_norm", base.last_norm)),
-    )
 
 
 def _model_config_yaml(config: TokenHMRConfig) -> str:
