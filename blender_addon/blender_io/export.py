@@ -114,7 +114,7 @@ def export_character(
     selected = [o for o in view_layer.objects if o.select_get()]
     active = view_layer.objects.active
     frame_state = (scene.frame_start, scene.frame_end, scene.frame_current)
-    action, slot = anim.action, anim.action_slot
+    action, slot = anim.action, getattr(anim, "action_slot", None)  # no slots before Blender 4.4
     temp_action = None
     try:
         start, end = _action_range(arm_obj)
@@ -122,7 +122,8 @@ def export_character(
             # Key the T-pose on a copy so the artist's action is never edited.
             temp_action = action.copy()
             anim.action = temp_action
-            anim.action_slot = temp_action.slots[slot.identifier]
+            if slot is not None:
+                anim.action_slot = temp_action.slots[slot.identifier]
             start -= 1
             _add_tpose_key(arm_obj, start)
         for obj in selected:
@@ -138,7 +139,8 @@ def export_character(
         _run_exporter(fmt, path, start, end)
     finally:
         anim.action = action
-        anim.action_slot = slot
+        if slot is not None:
+            anim.action_slot = slot
         if temp_action is not None:
             bpy.data.actions.remove(temp_action)
         for obj in view_layer.objects:

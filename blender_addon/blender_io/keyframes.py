@@ -3,6 +3,9 @@
 Blender 5.0 removed ``Action.fcurves``; keys live in ``action.layers[i].strips[j].channelbag(slot)``. Every
 F-curve here is filled with ``keyframe_points.add(n)`` and one ``foreach_set('co', flat float32)`` call, and the
 interpolation is set in bulk too; nothing loops over ``keyframe_insert``.
+
+Blender 4.2/4.3 (the manifest's minimum) predate layered actions: there the same writer puts the F-curves on
+``action.fcurves`` (``LAYERED_ACTIONS`` is False). The test suite runs bpy 5.0, so only the layered path is tested.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 
-__all__ = ["CurveKeys", "write_action", "add_keys", "channelbag_of"]
+__all__ = ["CurveKeys", "write_action", "add_keys", "channelbag_of", "LAYERED_ACTIONS"]
+
+LAYERED_ACTIONS = "layers" in bpy.types.Action.bl_rna.properties  # Blender 4.4+
 
 
 @dataclass(frozen=True)
@@ -76,8 +81,10 @@ def add_keys(
             )
         for index in range(values.shape[1]):
             fcurve = channelbag.fcurves.find(curve.data_path, index=index)
-            if fcurve is None:
+            if fcurve is None and LAYERED_ACTIONS:
                 fcurve = channelbag.fcurves.new(curve.data_path, index=index, group_name=curve.group)
+            elif fcurve is None:  # Blender < 4.4: the action itself holds the F-curves
+                fcurve = channelbag.fcurves.new(curve.data_path, index=index, action_group=curve.group)
             _fill_curve(fcurve, frames, values[:, index], interp)
 
 
@@ -95,21 +102,32 @@ def write_action(
         The new action; ``obj.animation_data.action`` is it and ``action_slot`` its only slot.
     """
     action = bpy.data.actions.new(action_name)
+    anim = obj.animation_data or obj.animation_data_create()
+    if not LAYERED_ACTIONS:
+        add_keys(action, curves, interpolation)
+        anim.action = action
+        return action
     slot = action.slots.new(id_type="OBJECT", name=obj.name)
     strip = action.layers.new("Layer").strips.new(type="KEYFRAME")
     add_keys(strip.channelbag(slot, ensure=True), curves, interpolation)
-    anim = obj.animation_data or obj.animation_data_create()
     anim.action = action
     anim.action_slot = slot
     return action
 
 
 def channelbag_of(obj: bpy.types.Object) -> bpy.types.ActionChannelbag:
-    """The channelbag of ``obj``'s assigned action and slot (first layer, first strip)."""
+    """The channelbag of ``obj``'s assigned action and slot (first layer, first strip); the action itself
+    before Blender 4.4."""
     anim = obj.animation_data
-    if anim is None or anim.action is None or anim.action_slot is None:
+    if anim is None or anim.action is None:
         raise ValueError(f"{obj.name}: has no action assigned; run Video mocap or Reconstruct first")
     action = anim.action
+    if not LAYERED_ACTIONS:
+        return action
+    if anim.action_slot is None:
+        raise ValueError(
+            f"{obj.name}: its action {action.name!r} has no slot assigned; assign one in the Action editor"
+        )
     if not action.layers or not action.layers[0].strips:
         raise ValueError(f"action {action.name!r}: expected a layered action with one keyframe strip")
     return action.layers[0].strips[0].channelbag(anim.action_slot, ensure=True)

@@ -62,6 +62,9 @@ def test_character_bones_rest_and_mesh(fresh_scene, body_model):
 
 
 def test_writer_uses_layered_action_and_reads_back(fresh_scene):
+    from blender_addon.blender_io.keyframes import LAYERED_ACTIONS
+
+    assert LAYERED_ACTIONS == (bpy.app.version >= (4, 4, 0)), f"layered actions detected wrongly on {bpy.app.version}"
     obj = bpy.data.objects.new("Empty", None)
     fresh_scene.collection.objects.link(obj)
     frames = np.arange(1, 101, dtype=np.float64)
