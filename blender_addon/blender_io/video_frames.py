@@ -52,7 +52,8 @@ class VideoFrameReader:
             # The frame rate must be set before the strip is added so video frame i sits at scene frame i + 1.
             scene.render.fps, scene.render.fps_base = fps_to_blender(self.fps)
             editor = scene.sequence_editor_create()
-            editor.strips.new_movie("video", str(self.path), channel=1, frame_start=1)
+            strips = editor.strips if hasattr(editor, "strips") else editor.sequences  # renamed in Blender 4.4
+            strips.new_movie("video", str(self.path), channel=1, frame_start=1)
             render = scene.render
             render.resolution_x, render.resolution_y = self.size
             render.resolution_percentage = 100
