@@ -130,6 +130,8 @@ def test_reconstruct_image_person_index_and_errors(addon, addon_prefs, scripted_
         bpy.ops.tokenmocap.reconstruct_image(filepath=str(path))
     with pytest.raises(RuntimeError, match="image file not found"):
         bpy.ops.tokenmocap.reconstruct_image(filepath=str(tmp_path / "missing.png"))
+    with pytest.raises(RuntimeError, match="no image: choose an image file, or open one in the Image Editor"):
+        bpy.ops.tokenmocap.reconstruct_image()
     assert not bpy.context.window_manager.tokenmocap_running
 
 
