@@ -1,7 +1,15 @@
 """Evaluation: the papers' accuracy and tracking metrics, dataset readers and evaluation protocols."""
 
 from .body_eval import BodyEvalReport, evaluate_bodies, lsp14_from_vertices
-from .datasets import BodySample, DatasetFormatError, PoseTrackFrame, read_3dpw, read_emdb, read_posetrack
+from .datasets import (
+    BodySample,
+    DatasetFormatError,
+    PoseTrackFrame,
+    posetrack_video_images,
+    read_3dpw,
+    read_emdb,
+    read_posetrack,
+)
 from .pose_metrics import (
     acceleration_error,
     align_by_pelvis,
@@ -13,10 +21,46 @@ from .pose_metrics import (
     procrustes_align,
 )
 from .protocols import CROP_PROTOCOLS, CropProtocol, apply_crop_protocol
-from .report import format_body_table, plot_body_report, write_report_json
+from .posetrack import (
+    POSETRACK_KEYPOINTS,
+    POSETRACK_TO_KEYPOINTS,
+    PCKCounter,
+    PCKReport,
+    concat_videos,
+    crop_side,
+    people_for_boxes,
+    track_boxes,
+    tracking_frames,
+)
+from .report import (
+    format_body_table,
+    format_pck_table,
+    format_tokenizer_table,
+    format_tracking_table,
+    plot_body_report,
+    plot_pck_report,
+    write_report_json,
+)
+from .tokenizer_eval import TokenizerEvalReport, evaluate_tokenizer
 from .tracking_metrics import TrackingFrame, TrackingScores, box_iou, evaluate_tracking
 
 __all__ = [
+    "POSETRACK_KEYPOINTS",
+    "POSETRACK_TO_KEYPOINTS",
+    "PCKCounter",
+    "PCKReport",
+    "TokenizerEvalReport",
+    "concat_videos",
+    "crop_side",
+    "evaluate_tokenizer",
+    "format_pck_table",
+    "format_tokenizer_table",
+    "format_tracking_table",
+    "people_for_boxes",
+    "plot_pck_report",
+    "posetrack_video_images",
+    "track_boxes",
+    "tracking_frames",
     "BodyEvalReport",
     "CROP_PROTOCOLS",
     "CropProtocol",

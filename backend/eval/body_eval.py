@@ -4,6 +4,11 @@ Both the prediction and the ground truth go through SMPL; 17 H36M joints are reg
 H36M regressor (``J_regressor_h36m.npy``, (17, 6890), from the SPIN / 4D-Humans data download), the 14 LSP joints
 are taken from them, both skeletons are aligned at the pelvis (mid-hips) and MPJPE, PA-MPJPE and MVE are reported in
 millimetres. The ground truth uses the gendered SMPL model of the sample, the prediction the neutral one.
+
+Video smoothness (VIBE / WHAM's "Accel"): for every run of consecutive frames of one person (no gap, no missed
+frame) of at least three frames, the acceleration error
+``‖(p[t-1] − 2p[t] + p[t+1]) − (g[t-1] − 2g[t] + g[t+1])‖`` of the pelvis-aligned 14 LSP joints is averaged over
+all joints and all interior frames of all runs (mm/frame²).
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ import numpy as np
 from backend.results import PersonResult
 
 from .datasets import BodySample
-from .pose_metrics import align_by_pelvis, mpjpe, pa_mpjpe
+from .pose_metrics import acceleration_error, align_by_pelvis, mpjpe, pa_mpjpe
 from .protocols import CROP_PROTOCOLS, CropProtocol, apply_crop_protocol
 
-__all__ = ["H36M_TO_LSP14", "LSP14_NAMES", "BodyEvalReport", "evaluate_bodies", "lsp14_from_vertices"]
+__all__ = ["H36M_TO_LSP14", "LSP14_NAMES", "BodyEvalReport", "consecutive_runs", "evaluate_bodies",
+           "lsp14_from_vertices"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,12 +71,52 @@ class BodyEvalReport:
     mpjpe_mm: float = float("nan")
     pa_mpjpe_mm: float = float("nan")
     mve_mm: float = float("nan")
+    accel_mm: float = float("nan")  # mm/frame², over runs of >= 3 consecutive frames; nan when there are none
+    accel_frames: int = 0  # interior frames the acceleration error averages over
     per_joint_mm: dict[str, float] = field(default_factory=dict)
     per_sequence_mm: dict[str, dict[str, float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
+
+
+def consecutive_runs(frame_indices: list[int]) -> list[list[int]]:
+    """Positions of runs of consecutive frames in sorted, unique frame indices: [4,5,6,9,10] -> [[0,1,2],[3,4]]."""
+    runs: list[list[int]] = []
+    for n, f in enumerate(frame_indices):
+        if n and f == frame_indices[n - 1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return runs
+
+
+def _acceleration(tracks: dict[tuple[str, int], list[tuple[int, np.ndarray, np.ndarray]]]
+                  ) -> tuple[float, int, dict[str, tuple[float, int]]]:
+    """Acceleration error (mm/frame²) over consecutive runs of each (sequence, person) track.
+
+    Returns:
+        (mean over all interior frames, number of interior frames, per sequence (mean, frames)).
+    """
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for (seq, _person), rows in tracks.items():
+        rows = sorted(rows, key=lambda r: r[0])
+        frames = [r[0] for r in rows]
+        if len(set(frames)) != len(frames):
+            raise ValueError(f"{seq}: a person has two samples for the same frame; cannot compute acceleration")
+        for run in consecutive_runs(frames):
+            if len(run) < 3:
+                continue
+            pred = np.stack([rows[i][1] for i in run])
+            gt = np.stack([rows[i][2] for i in run])
+            interior = len(run) - 2
+            sums[seq] = sums.get(seq, 0.0) + acceleration_error(pred, gt) * 1000.0 * interior
+            counts[seq] = counts.get(seq, 0) + interior
+    total = sum(counts.values())
+    mean = sum(sums.values()) / total if total else float("nan")
+    return mean, total, {k: (sums[k] / counts[k], counts[k]) for k in sums}
 
 
 def _aa_to_result_vertices(vertices_fn: VerticesFn, person: PersonResult) -> np.ndarray:
@@ -107,6 +153,7 @@ def evaluate_bodies(
         report.notes.append(f"{protocol.name}: the bottom {protocol.fraction:.0%} of each person box is blanked "
                             "(our definition of the boundary-crop protocol)")
     rows = []  # (sequence, mpjpe, pa_mpjpe, mve, per_joint)
+    tracks: dict[tuple[str, int], list[tuple[int, np.ndarray, np.ndarray]]] = {}  # for the acceleration error
     for n, sample in enumerate(samples, start=1):
         image, box = apply_crop_protocol(load_image(sample), sample.bbox_xyxy, protocol)
         person = reconstruct(image, box)
@@ -124,6 +171,8 @@ def evaluate_bodies(
         pred_pelvis = pred_j[:, [2, 3]].mean(axis=1, keepdims=True)
         gt_ja, pred_ja = align_by_pelvis(gt_j), align_by_pelvis(pred_j)
         per_joint = np.linalg.norm(pred_ja - gt_ja, axis=-1)[0] * 1000.0
+        tracks.setdefault((sample.sequence, sample.person_index), []).append(
+            (sample.frame_index, pred_ja[0], gt_ja[0]))
         rows.append((
             sample.sequence,
             float(mpjpe(pred_ja, gt_ja)[0] * 1000.0),
@@ -145,4 +194,8 @@ def evaluate_bodies(
             report.per_sequence_mm[seq] = {"mpjpe": float(np.mean([r[1] for r in sel])),
                                            "pa_mpjpe": float(np.mean([r[2] for r in sel])),
                                            "mve": float(np.mean([r[3] for r in sel])), "count": len(sel)}
+        report.accel_mm, report.accel_frames, per_seq_accel = _acceleration(tracks)
+        for seq, (value, frames) in per_seq_accel.items():
+            report.per_sequence_mm[seq]["accel"] = value
+            report.per_sequence_mm[seq]["accel_frames"] = frames
     return report

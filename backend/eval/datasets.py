@@ -32,6 +32,7 @@ __all__ = [
     "read_3dpw",
     "read_emdb",
     "read_posetrack",
+    "posetrack_video_images",
     "PoseTrackFrame",
     "DatasetFormatError",
 ]
@@ -236,4 +237,20 @@ def read_posetrack(json_path: str | Path) -> list[PoseTrackFrame]:
             track_ids=np.array([int(a["track_id"]) for a in anns], dtype=np.int64), boxes_xyxy=boxes,
             keypoints=kps.reshape(-1, 17, 3),
         ))
+    return frames
+
+
+def posetrack_video_images(json_path: str | Path) -> list[tuple[int, str]]:
+    """Every frame of one PoseTrack video, labelled or not, in time order: [(frame_id, file_name)], where
+    ``file_name`` is relative to the PoseTrack root (``images/val/<video>/<frame>.jpg``)."""
+    json_path = Path(json_path)
+    try:
+        data = json.loads(json_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DatasetFormatError(f"{json_path}: not valid JSON ({e})") from e
+    _require(data, ("images",), json_path, "PoseTrack annotation")
+    frames = sorted((int(im.get("frame_id", im["id"])), str(im["file_name"])) for im in data["images"])
+    ids = [f for f, _ in frames]
+    if len(set(ids)) != len(ids):
+        raise DatasetFormatError(f"{json_path}: two images share a frame_id; cannot order the video")
     return frames

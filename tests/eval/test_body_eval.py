@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from backend.eval.body_eval import evaluate_bodies, lsp14_from_vertices
+from backend.eval.body_eval import consecutive_runs, evaluate_bodies, lsp14_from_vertices
 from backend.eval.datasets import BodySample
+from backend.eval.pose_metrics import align_by_pelvis
 from backend.eval.protocols import CROP_PROTOCOLS
 from backend.results import PersonResult
 
@@ -85,3 +86,36 @@ def test_crop_protocol_shrinks_the_box_given_to_the_engine():
 def test_regressor_shape_is_checked():
     with pytest.raises(ValueError, match=r"\(17, 60\)"):
         lsp14_from_vertices(np.zeros((1, 60, 3)), np.zeros((17, 61)))
+
+
+def test_consecutive_runs():
+    assert consecutive_runs([4, 5, 6, 9, 10, 12]) == [[0, 1, 2], [3, 4], [5]]
+    assert consecutive_runs([]) == []
+
+
+def test_acceleration_error_over_consecutive_frames_only():
+    # Frames 0-2 consecutive (scales 1.0, 1.1, 1.0), frames 5-6 a run of 2 (too short), frame 8 missed by the engine.
+    # Ground truth never moves, so the error is the prediction's acceleration at frame 1:
+    # (1.0 - 2·1.1 + 1.0)·J = -0.2·J for the pelvis-aligned LSP joints J of the template.
+    frames = [0, 1, 2, 5, 6, 8]
+    answers = [person([0, 0, 0], b) for b in (0.0, 1.0, 0.0, 3.0, -2.0)] + [None]
+    report, _ = run([sample("a", i, [0, 0, 0]) for i in frames], answers)
+    joints = align_by_pelvis(lsp14_from_vertices(TEMPLATE[None], REGRESSOR))[0]
+    expected = 0.2 * np.linalg.norm(joints, axis=-1).mean() * 1000.0
+    assert report.accel_frames == 1
+    assert report.accel_mm == pytest.approx(expected, abs=1e-6), (report.accel_mm, expected)
+    assert report.per_sequence_mm["a"]["accel"] == pytest.approx(expected, abs=1e-6)
+    assert report.num_missed == 1
+
+
+def test_acceleration_is_per_person_and_sequence():
+    # Two people of one sequence on the same frames: interleaved samples must not form one track.
+    samples, answers = [], []
+    for i in range(3):
+        for p in (0, 1):
+            s = sample("b", i, [0, 0, 0])
+            samples.append(BodySample(**{**s.__dict__, "person_index": p}))
+            answers.append(person([0, 0, 0], 0.0 if p == 0 else 0.5))
+    report, _ = run(samples, answers)
+    assert report.accel_frames == 2
+    assert report.accel_mm == pytest.approx(0.0, abs=1e-9), "each person is still; only mixing them would move"

@@ -73,3 +73,53 @@ def test_missing_regressor_names_the_file(installed, tmp_path):
     with pytest.raises(FileNotFoundError, match="J_regressor_h36m.npy"):
         cli.main(["eval", "3dpw", "--root", str(tmp_path / "3DPW"), "--models-dir", str(models), "--smpl-dir",
                   str(smpl_dir), "--h36m-regressor", str(tmp_path / "nope.npy"), "--out", str(tmp_path / "r.json")])
+
+
+def write_posetrack(root, image_bgr, frames=3, labelled=(0, 2)):
+    """One PoseTrack 2018 val video: annotations/val/<video>.json and images/val/<video>/NNNNNN.jpg."""
+    video = "000001_mpii_test"
+    (root / "annotations" / "val").mkdir(parents=True)
+    (root / "images" / "val" / video).mkdir(parents=True)
+    h, w = image_bgr.shape[:2]
+    images, annotations = [], []
+    kp = np.zeros((17, 3))
+    kp[:, 0], kp[:, 1] = np.linspace(150, 350, 17), np.linspace(60, 480, 17)
+    kp[[0, 1, 2, 5, 6, 9, 10], 2] = 1  # 7 visible keypoints per person
+    for f in range(frames):
+        name = f"images/val/{video}/{f:06d}.jpg"
+        cv2.imwrite(str(root / name), image_bgr)
+        image_id = 10000010000 + f
+        images.append({"id": image_id, "frame_id": image_id, "file_name": name, "is_labeled": f in labelled,
+                       "vid_id": "000001", "nframes": frames})
+        if f in labelled:
+            annotations.append({"image_id": image_id, "track_id": 0, "bbox": [0, 0, w, h],
+                                "keypoints": kp.reshape(-1).tolist(), "category_id": 1})
+    doc = {"images": images, "annotations": annotations,
+           "categories": [{"id": 1, "name": "person", "keypoints": []}]}
+    (root / "annotations" / "val" / f"{video}.json").write_text(json.dumps(doc))
+
+
+def test_eval_posetrack_pck_and_tracking(installed, tmp_path, capsys):
+    models, _ = installed
+    write_posetrack(tmp_path / "pt", skimage.data.astronaut()[:, :, ::-1])
+    out = tmp_path / "posetrack.json"
+    rc = cli.main(["eval", "posetrack", "--root", str(tmp_path / "pt"), "--model", "tokenhmr", "--models-dir",
+                   str(models), "--detector", "full_frame", "--device", "cpu", "--out", str(out)])
+    assert rc == 0
+    pck, tracking = json.loads(out.read_text())
+    assert (pck["num_people"], pck["num_keypoints"], pck["num_missed"]) == (2, 14, 0), pck
+    assert 0.0 <= pck["pck"]["0.05"] <= pck["pck"]["0.1"] <= 1.0
+    # One person filling the frame, detected as the whole frame on every frame: one track, a perfect score.
+    assert (tracking["num_gt"], tracking["misses"], tracking["false_positives"]) == (2, 0, 0), tracking
+    assert tracking["mota"] == 1.0 and tracking["idf1"] == 1.0 and tracking["id_switches"] == 0
+    printed = capsys.readouterr().out
+    assert "PCK@0.05" in printed and "HOTA" in printed
+    assert cv2.imread(str(out.with_suffix(".png"))) is not None
+
+
+def test_model_list_is_parsed_and_checked():
+    from backend.commands.eval import _engine_list
+
+    assert _engine_list("tokenhmr, hmr2,lite,hmr2") == ["tokenhmr", "hmr2", "lite"]
+    with pytest.raises(Exception, match="comma-separated"):
+        _engine_list("tokenhmr,vibe")
