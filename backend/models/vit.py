@@ -106,7 +106,8 @@ class ViT(nn.Module):
         self.patch_embed = PatchEmbed(config.patch_size, config.patch_padding, config.in_chans, config.embed_dim)
         # Sized for the un-padded grid plus a cls slot that the model never uses as a token.
         self.pos_embed = nn.Parameter(torch.zeros(1, config.num_pos_embed, config.embed_dim))
-        trunc_normal_(self.pos_embed, std=0.02)  # as the upstream constructor
+        # Upstream draws pos_embed from trunc_normal(0.02) here; we leave zeros and do it in init_weights(), since
+        # inference and fine-tuning always load it (training/hmr.py relies on this RNG order).
         rates = torch.linspace(0, config.drop_path_rate, config.depth, device="cpu").tolist()
         self.blocks = nn.ModuleList(
             Block(config.embed_dim, config.num_heads, config.mlp_ratio, config.qkv_bias, rate, config.layer_norm_eps)
