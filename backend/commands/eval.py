@@ -65,7 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     posetrack.add_argument("--tasks", type=_task_list, default=list(POSETRACK_TASKS),
                            help="pck (ground-truth boxes), tracking (detector + video tracker), or both (default)")
     posetrack.add_argument("--detector", default="auto",
-                           help="person detector for tracking (see `tokenmocap reconstruct --help`; default auto)")
+                           choices=("auto", "torchvision", "mediapipe", "hog", "full_frame"),
+                           help="person detector for tracking (default auto: the best one installed)")
     posetrack.add_argument("--box-scale", type=float, default=1.2,
                            help="PCK normaliser: the crop side is this times the box's longer side at 192:256")
     posetrack.add_argument("--include-predicted", action="store_true",
