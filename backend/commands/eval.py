@@ -59,6 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--h36m-regressor", type=Path, default=None,
                         help="J_regressor_h36m.npy (default: <models-dir>/J_regressor_h36m.npy)")
     parser.add_argument("--device", default=None, help="torch device (default: CUDA when available)")
+    parser.add_argument("--batch-size", type=int, default=16,
+                        help="3DPW/EMDB: people per batched forward pass (default 16)")
     parser.add_argument("--limit", type=int, default=None,
                         help="evaluate only the first N samples (3DPW/EMDB) or videos (PoseTrack)")
     posetrack = parser.add_argument_group("PoseTrack")
@@ -134,15 +136,16 @@ def _run_bodies(args: argparse.Namespace, models: Path) -> int:
     for name in args.model:
         engine = make_engine(name, models, device=args.device, detector="full_frame")
 
-        def reconstruct(image, box, engine=engine):
-            people = engine.reconstruct(image, np.asarray(box, dtype=np.float64)[None])
-            return people[0] if people else None
+        def reconstruct_batch(images, boxes, engine=engine):
+            people = engine.reconstruct_batch(images, [np.asarray(b, dtype=np.float64)[None] for b in boxes])
+            return [found[0] if found else None for found in people]
 
         try:
             reports.append(evaluate_bodies(
-                _body_samples(args), reconstruct, bodies, regressor, dataset=args.dataset, engine=name,
+                _body_samples(args), None, bodies, regressor, dataset=args.dataset, engine=name,
                 protocol=CROP_PROTOCOLS[args.protocol], load_image=lambda s: _load_image(s.image_path),
-                progress=_Progress(f"{name}: people evaluated", args.limit)))
+                progress=_Progress(f"{name}: people evaluated", args.limit), reconstruct_batch=reconstruct_batch,
+                batch_size=args.batch_size))
         finally:
             sys.stderr.write("\n")
             _close(engine)

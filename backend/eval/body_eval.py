@@ -13,9 +13,10 @@ all joints and all interior frames of all runs (mm/frame²).
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -39,6 +40,8 @@ LSP14_NAMES = ("right_ankle", "right_knee", "right_hip", "left_hip", "left_knee"
 VerticesFn = Callable[[str, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 # (image_bgr, bbox_xyxy) -> the engine's result for the person in that box, or None when it found nobody
 ReconstructFn = Callable[[np.ndarray, np.ndarray], "PersonResult | None"]
+# ([image_bgr], [bbox_xyxy]) -> one result (or None) per (image, box) pair: one batched forward pass
+ReconstructBatchFn = Callable[[list[np.ndarray], list[np.ndarray]], "list[PersonResult | None]"]
 
 
 def lsp14_from_vertices(vertices: np.ndarray, j_regressor_h36m: np.ndarray) -> np.ndarray:
@@ -124,9 +127,25 @@ def _aa_to_result_vertices(vertices_fn: VerticesFn, person: PersonResult) -> np.
                        np.asarray(person.body_pose).reshape(69), np.asarray(person.betas).reshape(-1)[:10])
 
 
+def _batched(samples: Iterable[BodySample], reconstruct_batch: ReconstructBatchFn, batch_size: int,
+             protocol: CropProtocol, load_image: Callable[[BodySample], np.ndarray]
+             ) -> Iterator[tuple[BodySample, "PersonResult | None"]]:
+    """(sample, engine result) pairs, reconstructing ``batch_size`` samples per call."""
+    it = iter(samples)
+    while True:
+        chunk = list(itertools.islice(it, batch_size))
+        if not chunk:
+            return
+        inputs = [apply_crop_protocol(load_image(s), s.bbox_xyxy, protocol) for s in chunk]
+        people = reconstruct_batch([i for i, _ in inputs], [b for _, b in inputs])
+        if len(people) != len(chunk):
+            raise ValueError(f"reconstruct_batch returned {len(people)} results for {len(chunk)} samples")
+        yield from zip(chunk, people)
+
+
 def evaluate_bodies(
     samples: Iterable[BodySample],
-    reconstruct: ReconstructFn,
+    reconstruct: ReconstructFn | None,
     vertices_fn: VerticesFn,
     j_regressor_h36m: np.ndarray,
     *,
@@ -135,28 +154,41 @@ def evaluate_bodies(
     protocol: CropProtocol = CROP_PROTOCOLS["full"],
     load_image: Callable[[BodySample], np.ndarray],
     progress: Callable[[int], None] | None = None,
+    reconstruct_batch: ReconstructBatchFn | None = None,
+    batch_size: int = 16,
 ) -> BodyEvalReport:
-    """Scores ``reconstruct`` on every sample.
+    """Scores ``reconstruct`` (or ``reconstruct_batch``) on every sample.
 
     Args:
         samples: ground-truth people (e.g. from ``read_3dpw``).
-        reconstruct: the engine call for one person box.
+        reconstruct: the engine call for one person box (None when ``reconstruct_batch`` is given).
         vertices_fn: SMPL forward for a gender and axis-angle parameters.
         j_regressor_h36m: (17, V) H36M regressor.
         dataset, engine: labels for the report.
         protocol: input protocol (full image, or a boundary crop).
         load_image: reads a sample's BGR image.
         progress: called with the number of samples done so far.
+        reconstruct_batch: the engine call for ``batch_size`` (image, box) pairs at once; used instead of
+            ``reconstruct`` when given (batched GPU inference).
+        batch_size: samples per ``reconstruct_batch`` call.
     """
+    if reconstruct_batch is None:
+        if reconstruct is None:
+            raise ValueError("evaluate_bodies needs reconstruct or reconstruct_batch")
+        batch_size = 1
+
+        def reconstruct_batch(images, boxes):
+            return [reconstruct(images[0], boxes[0])]
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
     report = BodyEvalReport(dataset=dataset, engine=engine, protocol=protocol.name)
     if protocol.fraction > 0:
         report.notes.append(f"{protocol.name}: the bottom {protocol.fraction:.0%} of each person box is blanked "
                             "(our definition of the boundary-crop protocol)")
     rows = []  # (sequence, mpjpe, pa_mpjpe, mve, per_joint)
     tracks: dict[tuple[str, int], list[tuple[int, np.ndarray, np.ndarray]]] = {}  # for the acceleration error
-    for n, sample in enumerate(samples, start=1):
-        image, box = apply_crop_protocol(load_image(sample), sample.bbox_xyxy, protocol)
-        person = reconstruct(image, box)
+    for n, (sample, person) in enumerate(_batched(samples, reconstruct_batch, batch_size, protocol, load_image),
+                                         start=1):
         if person is None:
             report.num_missed += 1
             logger.warning("%s frame %d: the engine returned no person", sample.sequence, sample.frame_index)

@@ -119,3 +119,24 @@ def test_acceleration_is_per_person_and_sequence():
     report, _ = run(samples, answers)
     assert report.accel_frames == 2
     assert report.accel_mm == pytest.approx(0.0, abs=1e-9), "each person is still; only mixing them would move"
+
+
+def test_batched_reconstruction_gives_the_same_report():
+    samples = [sample("a", i, [0.0, 0.1 * i, 0.0]) for i in range(5)]
+    answers = [person([0.0, 0.1 * i + 0.05, 0.0], 0.3 * i) for i in range(5)]
+    single, _ = run(samples, answers)
+    calls = []
+
+    def reconstruct_batch(images, boxes):
+        start = sum(calls)
+        calls.append(len(images))
+        return answers[start:start + len(images)]
+
+    batched = evaluate_bodies(samples, None, rigid_vertices, REGRESSOR, dataset="toy", engine="test",
+                              load_image=lambda s: np.zeros((30, 30, 3), np.uint8),
+                              reconstruct_batch=reconstruct_batch, batch_size=2)
+    assert calls == [2, 2, 1]
+    assert batched.to_json() == single.to_json()
+    with pytest.raises(ValueError, match="reconstruct or reconstruct_batch"):
+        evaluate_bodies(samples, None, rigid_vertices, REGRESSOR, dataset="toy", engine="test",
+                        load_image=lambda s: np.zeros((30, 30, 3), np.uint8))
