@@ -158,7 +158,8 @@ def _hota(frames: list[TrackingFrame]) -> tuple[float, float, float]:
     tp = np.zeros(len(alphas))
     fn = np.zeros(len(alphas))
     fp = np.zeros(len(alphas))
-    matches = np.zeros((len(alphas), n_g, n_p))
+    # Matched (gt, pred) pair counts per alpha, sparse: identities of different videos never meet.
+    matches: list[dict[tuple[int, int], int]] = [{} for _ in alphas]
     for f in frames:
         sim = np.asarray(f.similarity, dtype=np.float64)
         g_idx = np.array([gi[int(g)] for g in f.gt_ids], dtype=int)
@@ -175,15 +176,17 @@ def _hota(frames: list[TrackingFrame]) -> tuple[float, float, float]:
             tp[a] += n_ok
             fn[a] += len(g_idx) - n_ok
             fp[a] += len(p_idx) - n_ok
-            matches[a, g_idx[rows[ok]], p_idx[cols[ok]]] += 1
+            for g, p in zip(g_idx[rows[ok]].tolist(), p_idx[cols[ok]].tolist()):
+                matches[a][(g, p)] = matches[a].get((g, p), 0) + 1
     deta = tp / np.maximum(tp + fn + fp, 1)
     assa = np.zeros(len(alphas))
     for a in range(len(alphas)):
         if tp[a] == 0:
             continue
-        m = matches[a]
-        ass_iou = m / np.maximum(gt_count + pred_count - m, 1)
-        assa[a] = (m * ass_iou).sum() / tp[a]
+        total = 0.0
+        for (g, p), m in matches[a].items():
+            total += m * m / max(gt_count[g, 0] + pred_count[0, p] - m, 1)
+        assa[a] = total / tp[a]
     hota = np.sqrt(deta * assa)
     return float(hota.mean()), float(deta.mean()), float(assa.mean())
 
