@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from backend.eval.datasets import DatasetFormatError, read_3dpw, read_emdb, read_posetrack
+from backend.eval.datasets import DatasetFormatError, posetrack_video_images, read_3dpw, read_emdb, read_posetrack
 
 RX90 = Rotation.from_euler("x", 90, degrees=True).as_matrix()
 
@@ -117,3 +117,15 @@ def test_posetrack_reader(tmp_path):
     assert frames[1].track_ids.tolist() == [3, 4]
     np.testing.assert_allclose(frames[0].boxes_xyxy, [[10, 20, 40, 60]])
     assert frames[1].keypoints.shape == (2, 17, 3)
+
+
+def test_posetrack_video_images_lists_every_frame_in_order(tmp_path):
+    doc = {"images": [{"id": 3, "frame_id": 3, "file_name": "images/val/v/000001.jpg", "is_labeled": False},
+                      {"id": 2, "frame_id": 2, "file_name": "images/val/v/000000.jpg", "is_labeled": True}]}
+    path = tmp_path / "v.json"
+    path.write_text(json.dumps(doc))
+    assert posetrack_video_images(path) == [(2, "images/val/v/000000.jpg"), (3, "images/val/v/000001.jpg")]
+    doc["images"][1]["frame_id"] = 3
+    path.write_text(json.dumps(doc))
+    with pytest.raises(DatasetFormatError, match="share a frame_id"):
+        posetrack_video_images(path)

@@ -123,3 +123,9 @@ def test_model_list_is_parsed_and_checked():
     assert _engine_list("tokenhmr, hmr2,lite,hmr2") == ["tokenhmr", "hmr2", "lite"]
     with pytest.raises(Exception, match="comma-separated"):
         _engine_list("tokenhmr,vibe")
+
+
+def test_posetrack_without_annotations_says_what_is_expected(tmp_path):
+    with pytest.raises(FileNotFoundError, match="annotations/val"):
+        cli.main(["eval", "posetrack", "--root", str(tmp_path), "--models-dir", str(tmp_path), "--out",
+                  str(tmp_path / "r.json")])
