@@ -256,7 +256,8 @@ def _run_tokenizer(args: argparse.Namespace, models: Path) -> int:
         chosen = [n for n in collection.names if n != "MOYO"]
     if not chosen:
         raise FileNotFoundError(f"{args.root / split}: no {args.dataset.upper()} pose file among "
-                                f"{list(collection.names)} (MOYO is {split}_MOYO.npz; AMASS is every other {split}_<NAME>.npz)")
+                                f"{list(collection.names)} (MOYO is {split}_MOYO.npz; AMASS is every other "
+                                f"{split}_<NAME>.npz)")
     poses = {n: p for n, p in zip(collection.names, collection.poses) if n in chosen}
     smpl_path = (args.smpl_dir or models / "smpl") / "SMPL_NEUTRAL.pkl"
     if not smpl_path.is_file():
