@@ -221,6 +221,13 @@ class VideoJob(_Job):
                                          timeout_ms=protocol.REQUEST_TIMEOUT_MS)
         self.status = "starting video"
 
+    def cancel(self) -> None:
+        """Stop: cancel the backend's session (or the pending ``video_start``); later replies are ignored."""
+        if self.session is not None and not self.done:
+            self.worker.cancel(self.session)
+            self._main_request = None  # the session is cancelled, not the start request
+        super().cancel()
+
     def pump(self) -> None:
         """Send the next frames while fewer than ``max_in_flight`` are unanswered; then ``video_end``."""
         if self.session is None or self._ended or self.done:
@@ -249,6 +256,10 @@ class VideoJob(_Job):
             if not isinstance(session, str) or not session:
                 raise JobError(f"backend video_started: expected a 'session' string, got {session!r}")
             self.session = session
+            latency = header.get("latency_frames")
+            if isinstance(latency, int) and latency >= 0:
+                # Results lag the input by up to `latency` frames: keep more than that in flight or nothing returns.
+                self.max_in_flight = max(self.max_in_flight, latency + 2)
             self.status = "tracking"
             self._last_progress = time.monotonic()
         elif kind == MT.FRAME_RESULT and self.session is not None and header.get("session") == self.session:

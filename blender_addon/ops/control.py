@@ -32,6 +32,8 @@ class TOKENMOCAP_OT_cancel(bpy.types.Operator):
 def describe_hello(header: dict) -> str:
     """One status line from a ``hello`` reply."""
     engines = header.get("engines") or []
+    if isinstance(engines, dict):  # {name: {"available": bool, "reason": str}}
+        engines = [name for name, info in engines.items() if isinstance(info, dict) and info.get("available")]
     text = (f"connected: server {header.get('server_version', '?')}, protocol {header.get('protocol_version', '?')}, "
             f"device {header.get('device', '?')}, engines: {', '.join(map(str, engines)) or 'none installed'}")
     if not engines:

@@ -121,6 +121,7 @@ class ScriptedBackend:
         self.received: list[dict] = []
         self.frames: dict[int, bytes] = {}  # video frame index -> JPEG bytes received
         self.cancelled = threading.Event()
+        self.cancel_targets: list[str] = []
         self._context = zmq.Context()
         self._sock = self._context.socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.LINGER, 0)
@@ -173,7 +174,8 @@ class ScriptedBackend:
                 else:
                     self._send(envelope, protocol.make_header(MT.RESULT, rid, people=self.people))
             elif kind == MT.VIDEO_START:
-                self._send(envelope, protocol.make_header(MT.VIDEO_STARTED, rid, session="s1"))
+                self._send(envelope, protocol.make_header(MT.VIDEO_STARTED, rid, session="s1",
+                                                          latency_frames=self.hold_back))
             elif kind == MT.VIDEO_FRAME:
                 self.frames[message.header["index"]] = bytes(message.payloads[0])
                 held.append((rid, message.header["index"]))
@@ -185,6 +187,7 @@ class ScriptedBackend:
                 held = []
                 self._send(envelope, protocol.make_header(MT.VIDEO_DONE, rid, session="s1"))
             elif kind == MT.CANCEL:
+                self.cancel_targets.append(message.header["target"])
                 self.cancelled.set()
                 self._send(envelope, protocol.make_header(MT.CANCELLED, rid, target=message.header["target"]))
 

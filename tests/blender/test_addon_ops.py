@@ -198,6 +198,23 @@ def test_video_mocap_keys_one_character_per_track(addon, addon_prefs, scripted_b
         bpy.ops.tokenmocap.video_mocap(filepath=str(vtest.with_name("missing.avi")))
 
 
+def test_video_in_flight_window_grows_past_the_backend_latency(addon, addon_prefs, scripted_backend, vtest):
+    from bl_ext.tmtest.tokenmocap.blender_io import BuildSettings, VideoFrameReader
+    from bl_ext.tmtest.tokenmocap.bridge import VideoJob
+    from bl_ext.tmtest.tokenmocap.ops.runtime import JobRun, make_worker, run_blocking
+
+    backend = scripted_backend(video_tracks={3: list(range(12))}, hold_back=6)  # results lag 6 frames
+    addon_prefs.backend_address = backend.address
+    reader = VideoFrameReader(vtest)
+    worker = make_worker(bpy.context)
+    job = VideoJob(worker, reader.fps, range(12), reader.read, max_in_flight=2, stall_timeout_ms=5000)
+    run = run_blocking(bpy.context, JobRun(worker, job, BuildSettings(fps_source=10.0), cleanup=reader.close),
+                       timeout_s=60)
+    assert run.error is None, run.error
+    assert job.max_in_flight == 8, f"window raised to latency_frames + 2, got {job.max_in_flight}"
+    assert _armatures() == ["TM_track_3"] and job.frames_done == 12
+
+
 def test_video_frames_match_the_file(fresh_scene, vtest):
     from blender_addon.blender_io import VideoFrameReader
 
@@ -242,6 +259,7 @@ def test_modal_body_shows_progress_and_cancel_stops(addon, addon_prefs, scripted
     assert drive_job(context, run), "the tick after a cancel request finishes the run"
     assert job.cancelled and run.error is None and not wm.tokenmocap_running
     assert backend.cancelled.wait(5), "the backend received a cancel request"
+    assert backend.cancel_targets == ["s1"], f"the cancel names the video session: {backend.cancel_targets}"
     assert run.characters == [] and _armatures() == []
     assert not worker.alive, "the bridge thread stopped"
     assert "TM_video_decode" not in bpy.data.scenes, "cleanup closed the decoder"

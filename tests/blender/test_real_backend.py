@@ -123,3 +123,14 @@ def test_video_mocap_with_real_backend(addon, addon_prefs, real_backend):
     scene = bpy.context.scene
     assert scene.render.fps == 10 and scene.frame_start >= 1 and scene.frame_end <= 6, \
         f"vtest.avi is 10 fps; range {scene.frame_start}..{scene.frame_end}"
+    for arm in arms:
+        assert arm.name.startswith("TM_track_") and len(arm.data.bones) == 24, arm.name
+        anim = arm.animation_data
+        bag = anim.action.layers[0].strips[0].channelbag(anim.action_slot)
+        fc = bag.fcurves.find('pose.bones["pelvis"].location', index=0)
+        co = np.empty(len(fc.keyframe_points) * 2, dtype=np.float32)
+        fc.keyframe_points.foreach_get("co", co)
+        frames = co[0::2]
+        assert len(frames) >= 2 and frames.min() >= 1 and frames.max() <= 6, f"{arm.name}: keys at {frames}"
+        assert np.all(np.isfinite(co)), f"{arm.name}: finite keys"
+        assert anim.action.name.startswith(arm.name + "_vtest"), anim.action.name
