@@ -2,7 +2,7 @@
 """Crops per second of the TokenHMR network with ViT-S, ViT-B and ViT-H backbones on the current device.
 
 Usage:
-    .venv/bin/python scripts/bench_model.py                      # CPU: fp32, batch 1, 1 warm-up + 2 timed runs
+    .venv/bin/python scripts/bench_model.py                      # CPU: fp32, batch 1, 2 warm-up + 2 timed runs
     .venv/bin/python scripts/bench_model.py --device cuda --batch 16 --iters 20 --bf16 --compile
 
 Random weights (timing does not depend on their values); the release head (decoder dim 1024, 160 tokens x 2048
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="vit_s,vit_b,vit_h", help="comma-separated backbone presets")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch", type=int, default=None, help="crops per forward (default 1 on CPU, 16 on CUDA)")
-    parser.add_argument("--warmup", type=int, default=None, help="untimed runs (default 1 on CPU, 5 on CUDA)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed runs (default 2 on CPU, 5 on CUDA)")
     parser.add_argument("--iters", type=int, default=None, help="timed runs (default 2 on CPU, 20 on CUDA)")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (meant for CUDA)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (meant for CUDA)")
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     batch = args.batch or (16 if cuda else 1)
-    warmup = args.warmup if args.warmup is not None else (5 if cuda else 1)
+    warmup = args.warmup if args.warmup is not None else (5 if cuda else 2)
     iters = args.iters or (20 if cuda else 2)
     if args.threads:
         torch.set_num_threads(args.threads)
