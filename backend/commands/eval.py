@@ -63,12 +63,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="3DPW/EMDB: people per batched forward pass (default 16)")
     parser.add_argument("--limit", type=int, default=None,
                         help="evaluate only the first N samples (3DPW/EMDB) or videos (PoseTrack)")
+    video = parser.add_argument_group("3DPW / EMDB through the video path")
+    video.add_argument("--video", action="store_true",
+                       help="run every frame of each sequence in order through the streaming video path (detector, "
+                            "tracker, smoothing) and score the tracked person on each ground-truth box")
+    video.add_argument("--fps", type=float, default=30.0, help="--video: frame rate of the sequences (default 30)")
+    video.add_argument("--no-smooth", action="store_true", help="--video: turn the causal smoothing off")
     posetrack = parser.add_argument_group("PoseTrack")
     posetrack.add_argument("--tasks", type=_task_list, default=list(POSETRACK_TASKS),
                            help="pck (ground-truth boxes), tracking (detector + video tracker), or both (default)")
     posetrack.add_argument("--detector", default="auto",
                            choices=("auto", "torchvision", "mediapipe", "hog", "full_frame"),
-                           help="person detector for tracking (default auto: the best one installed)")
+                           help="person detector for PoseTrack tracking and --video (default auto: the best one "
+                                "installed)")
     posetrack.add_argument("--box-scale", type=float, default=1.2,
                            help="PCK normaliser: the crop side is this times the box's longer side at 192:256")
     posetrack.add_argument("--include-predicted", action="store_true",
@@ -132,20 +139,30 @@ def _run_bodies(args: argparse.Namespace, models: Path) -> int:
 
     regressor = load_h36m_regressor(args.h36m_regressor or models / H36M_REGRESSOR_FILE)
     bodies = GenderedSMPL(args.smpl_dir or models / "smpl")
+    if args.video and args.protocol != "full":
+        raise ValueError(f"--video runs the unmodified frames; it cannot be combined with --protocol {args.protocol}")
     reports = []
     for name in args.model:
-        engine = make_engine(name, models, device=args.device, detector="full_frame")
+        engine = make_engine(name, models, device=args.device, detector=args.detector if args.video else "full_frame")
 
         def reconstruct_batch(images, boxes, engine=engine):
             people = engine.reconstruct_batch(images, [np.asarray(b, dtype=np.float64)[None] for b in boxes])
             return [found[0] if found else None for found in people]
 
         try:
-            reports.append(evaluate_bodies(
+            video = _video_results(args, engine, models) if args.video else None
+            report = evaluate_bodies(
                 _body_samples(args), None, bodies, regressor, dataset=args.dataset, engine=name,
                 protocol=CROP_PROTOCOLS[args.protocol], load_image=lambda s: _load_image(s.image_path),
                 progress=_Progress(f"{name}: people evaluated", args.limit), reconstruct_batch=reconstruct_batch,
-                batch_size=args.batch_size))
+                batch_size=args.batch_size, reconstruct_sample=video)
+            if args.video:
+                report.protocol = "video" if not args.no_smooth else "video-raw"
+                report.notes.append(
+                    f"{report.protocol}: every frame through the streaming video path (detector {args.detector}, "
+                    f"tracker, {'no smoothing' if args.no_smooth else 'causal smoothing'} at {args.fps:g} fps); each "
+                    "ground-truth box is scored against the tracked person overlapping it most (IoU >= 0.3)")
+            reports.append(report)
         finally:
             sys.stderr.write("\n")
             _close(engine)
@@ -162,6 +179,15 @@ def _run_bodies(args: argparse.Namespace, models: Path) -> int:
         print(f"plot ({report.engine}): {plot}")
     print(f"report: {args.out}")
     return 0 if all(r.num_samples for r in reports) else 1
+
+
+def _video_results(args: argparse.Namespace, engine, models: Path):
+    from backend.eval.video_eval import VideoResults
+    from backend.video import VideoOptions, VideoSession, skeleton_for_models_dir
+
+    skeleton = skeleton_for_models_dir(models)
+    options = VideoOptions(smooth=not args.no_smooth, batch_frames=min(max(args.batch_size, 1), 64))
+    return VideoResults(lambda: VideoSession(engine, args.fps, options, skeleton=skeleton), _load_image)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -42,6 +42,8 @@ VerticesFn = Callable[[str, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 ReconstructFn = Callable[[np.ndarray, np.ndarray], "PersonResult | None"]
 # ([image_bgr], [bbox_xyxy]) -> one result (or None) per (image, box) pair: one batched forward pass
 ReconstructBatchFn = Callable[[list[np.ndarray], list[np.ndarray]], "list[PersonResult | None]"]
+# (sample, bbox_xyxy) -> result, for callers that read the frames themselves (the video path)
+ReconstructSampleFn = Callable[[BodySample, np.ndarray], "PersonResult | None"]
 
 
 def lsp14_from_vertices(vertices: np.ndarray, j_regressor_h36m: np.ndarray) -> np.ndarray:
@@ -156,6 +158,7 @@ def evaluate_bodies(
     progress: Callable[[int], None] | None = None,
     reconstruct_batch: ReconstructBatchFn | None = None,
     batch_size: int = 16,
+    reconstruct_sample: ReconstructSampleFn | None = None,
 ) -> BodyEvalReport:
     """Scores ``reconstruct`` (or ``reconstruct_batch``) on every sample.
 
@@ -171,24 +174,32 @@ def evaluate_bodies(
         reconstruct_batch: the engine call for ``batch_size`` (image, box) pairs at once; used instead of
             ``reconstruct`` when given (batched GPU inference).
         batch_size: samples per ``reconstruct_batch`` call.
+        reconstruct_sample: used instead of both when given: gets the sample and its ground-truth box and reads
+            the frames itself (``load_image`` is not called; only the full-image protocol applies).
     """
-    if reconstruct_batch is None:
+    if reconstruct_sample is not None:
+        if protocol.fraction > 0:
+            raise ValueError(f"the {protocol.name} protocol changes the images; it cannot be combined with "
+                             "reconstruct_sample, which reads the frames itself")
+        results = ((s, reconstruct_sample(s, np.asarray(s.bbox_xyxy, dtype=np.float64))) for s in samples)
+    elif reconstruct_batch is None:
         if reconstruct is None:
             raise ValueError("evaluate_bodies needs reconstruct or reconstruct_batch")
         batch_size = 1
 
         def reconstruct_batch(images, boxes):
             return [reconstruct(images[0], boxes[0])]
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+    if reconstruct_sample is None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+        results = _batched(samples, reconstruct_batch, batch_size, protocol, load_image)
     report = BodyEvalReport(dataset=dataset, engine=engine, protocol=protocol.name)
     if protocol.fraction > 0:
         report.notes.append(f"{protocol.name}: the bottom {protocol.fraction:.0%} of each person box is blanked "
                             "(our definition of the boundary-crop protocol)")
     rows = []  # (sequence, mpjpe, pa_mpjpe, mve, per_joint)
     tracks: dict[tuple[str, int], list[tuple[int, np.ndarray, np.ndarray]]] = {}  # for the acceleration error
-    for n, (sample, person) in enumerate(_batched(samples, reconstruct_batch, batch_size, protocol, load_image),
-                                         start=1):
+    for n, (sample, person) in enumerate(results, start=1):
         if person is None:
             report.num_missed += 1
             logger.warning("%s frame %d: the engine returned no person", sample.sequence, sample.frame_index)

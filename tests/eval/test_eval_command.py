@@ -129,3 +129,23 @@ def test_posetrack_without_annotations_says_what_is_expected(tmp_path):
     with pytest.raises(FileNotFoundError, match="annotations/val"):
         cli.main(["eval", "posetrack", "--root", str(tmp_path), "--models-dir", str(tmp_path), "--out",
                   str(tmp_path / "r.json")])
+
+
+def test_eval_3dpw_through_the_video_path(installed, tmp_path, capsys):
+    models, smpl_dir = installed
+    write_3dpw(tmp_path / "3DPW")
+    frames = tmp_path / "3DPW" / "imageFiles" / "courtyard_test_00"
+    frames.mkdir(parents=True)
+    for i in range(4):
+        cv2.imwrite(str(frames / f"image_{i:05d}.jpg"), skimage.data.astronaut()[:, :, ::-1])
+    out = tmp_path / "video.json"
+    args = ["eval", "3dpw", "--root", str(tmp_path / "3DPW"), "--models-dir", str(models), "--smpl-dir",
+            str(smpl_dir), "--device", "cpu", "--video", "--detector", "full_frame", "--out", str(out)]
+    assert cli.main(args) == 0
+    report = json.loads(out.read_text())[0]
+    # The whole-frame detection overlaps the ground-truth box (IoU 0.44), so frames 0 and 1 are scored.
+    assert report["protocol"] == "video" and report["num_samples"] == 2 and report["num_missed"] == 0, report
+    assert any("streaming video path" in n for n in report["notes"])
+    assert "3dpw video" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="--protocol crop30"):
+        cli.main(args + ["--protocol", "crop30"])
