@@ -24,12 +24,16 @@ import zmq
 from backend import protocol
 from backend.engine import Engine, EngineUnavailable, PreparedImage, is_staged
 from backend.protocol import ErrorCode, MessageType, ProtocolError
+from backend.service.video import VIDEO_TYPES, VideoWorker
 
-__all__ = ["Job", "Pipeline", "EngineProvider"]
+__all__ = ["Job", "Pipeline", "EngineProvider", "REPLY_FINAL", "REPLY_MORE", "REPLY_RELEASE"]
 
 log = logging.getLogger(__name__)
 
 _POLL_S = 0.05  # how often blocked stage threads look at the stop flag
+# Second frame of a posted reply: send it and forget the request / send it and keep the request pending (more
+# replies follow, e.g. frame results) / send nothing and forget the request.
+REPLY_FINAL, REPLY_MORE, REPLY_RELEASE = b"F", b"M", b"X"
 
 
 @dataclass
@@ -42,6 +46,7 @@ class Job:
     header: dict  # the validated request header
     payloads: list  # payload frames (frame i of the header is payloads[i - 1])
     received_s: float = field(default_factory=time.perf_counter)  # perf_counter at arrival
+    client: bytes = b""  # routing identity of the client (video sessions belong to one client)
     cancelled: bool = False  # set by the loop on cancel/shutdown; stages skip cancelled jobs
     image: np.ndarray | None = None  # (H, W, 3) uint8 BGR after decoding
     engine: Engine | None = None  # engine serving this job
@@ -83,7 +88,7 @@ class Pipeline:
                  body_model: Callable[[Job], tuple[dict, list]], video: Any = None, max_batch: int = 16,
                  batch_wait_ms: float = 2.0, prepare_queue_size: int = 16, infer_queue_size: int = 16,
                  prepare_threads: int = 2, limits: protocol.Limits = protocol.DEFAULT_LIMITS,
-                 decode_image: Callable[[Job, protocol.Limits], np.ndarray]) -> None:
+                 decode_image: Callable[[Job, protocol.Limits], np.ndarray], models_dir: Any = None) -> None:
         self._context = context
         self._reply_endpoint = reply_endpoint
         self._engines = engines
@@ -99,6 +104,8 @@ class Pipeline:
         self._threads = [threading.Thread(target=self._prepare_loop, name=f"tokenmocap-prepare-{i}", daemon=True)
                          for i in range(prepare_threads)]
         self._threads.append(threading.Thread(target=self._infer_loop, name="tokenmocap-infer", daemon=True))
+        self.video = VideoWorker(self, engines, models_dir=models_dir, decode_image=decode_image, limits=limits)
+        self._threads.append(threading.Thread(target=self.video.run, name="tokenmocap-video", daemon=True))
         self._local = threading.local()
         self.batch_sizes: list[int] = []  # crops per forward pass, for benchmarks and tests
 
@@ -117,10 +124,12 @@ class Pipeline:
 
     def full(self) -> bool:
         """True while the loop must stop reading the socket."""
-        return self._prepare_q.full()
+        return self._prepare_q.full() or self.video.full()
 
     def submit(self, job: Job) -> bool:
-        """Queue a job without blocking; False when the prepare queue is full."""
+        """Queue a job without blocking; False when its queue is full."""
+        if job.kind in VIDEO_TYPES:
+            return self.video.submit(job)
         try:
             self._prepare_q.put_nowait(job)
         except queue.Full:
@@ -137,8 +146,14 @@ class Pipeline:
             self._local.socket = sock
         return sock
 
-    def _reply(self, job: Job, header: dict, payloads: list | tuple = ()) -> None:
-        self._socket().send_multipart([job.key, *protocol.encode(header, payloads)], copy=False)
+    def _reply(self, job: Job, header: dict, payloads: list | tuple = (), *, final: bool = True) -> None:
+        """Post a reply for the loop to send; ``final=False`` keeps the request pending (streamed replies)."""
+        flag = REPLY_FINAL if final else REPLY_MORE
+        self._socket().send_multipart([job.key, flag, *protocol.encode(header, payloads)], copy=False)
+
+    def _release(self, job: Job) -> None:
+        """Finish a request that needs no (further) reply: the loop forgets it."""
+        self._socket().send_multipart([job.key, REPLY_RELEASE])
 
     def _fail(self, job: Job, code: str, message: str) -> None:
         self._reply(job, protocol.error_header(job.request_id, code, message))

@@ -21,7 +21,7 @@ from backend.engine import Engine, available_engines, make_engine
 from backend.protocol import ErrorCode, MessageType, ProtocolError
 from backend.service.config import ServerConfig
 from backend.service.handlers import body_model_reply, decode_job_image, describe_device
-from backend.service.pipeline import EngineProvider, Job, Pipeline
+from backend.service.pipeline import REPLY_MORE, REPLY_RELEASE, EngineProvider, Job, Pipeline
 from backend.service.security import apply_server_curve, start_authenticator
 
 __all__ = ["Server"]
@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 _POLL_MS = 50  # how often the loop looks at the stop flag
 _FLUSH_LINGER_MS = 1_000  # at shutdown, time the socket gets to deliver the last replies
-_IMAGE_TYPES = (MessageType.RECONSTRUCT, MessageType.BODY_MODEL)
+_QUEUED_TYPES = (MessageType.RECONSTRUCT, MessageType.BODY_MODEL, MessageType.VIDEO_START, MessageType.VIDEO_FRAME,
+                 MessageType.VIDEO_END)
 
 
 class Server:
@@ -102,7 +103,7 @@ class Server:
             self._context, reply_endpoint, self.engines, body_model=lambda job: body_model_reply(job, cfg),
             max_batch=cfg.max_batch, batch_wait_ms=cfg.batch_wait_ms, prepare_queue_size=cfg.prepare_queue_size,
             infer_queue_size=cfg.infer_queue_size, prepare_threads=cfg.prepare_threads, limits=cfg.limits,
-            decode_image=decode_job_image)
+            decode_image=decode_job_image, models_dir=cfg.models_dir)
         self.pipeline.start()
         self._bound.set()
         log.info("tokenmocap %s serving on %s (device %s, engine %s)", __version__, self.address, self._device,
@@ -156,14 +157,16 @@ class Server:
                 frames = self._replies.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
-            key = frames[0].bytes
-            entry = self._pending.pop(key, None)
+            key, flag = frames[0].bytes, frames[1].bytes
+            entry = self._pending.get(key) if flag == REPLY_MORE else self._pending.pop(key, None)
             if entry is None:
                 self.stats["dropped"] += 1  # cancelled or failed meanwhile: the client got its answer already
                 continue
             envelope, job = entry
-            self._by_request.pop((*envelope, job.request_id), None)
-            self._send(envelope, frames[1:])
+            if flag != REPLY_MORE:
+                self._by_request.pop((*envelope, job.request_id), None)
+            if flag != REPLY_RELEASE:
+                self._send(envelope, frames[2:])
 
     def _send(self, envelope: list, frames: list) -> None:
         try:
@@ -208,14 +211,14 @@ class Server:
             self._reply(envelope, self._hello(rid))
         elif msg_type == MessageType.CANCEL:
             self._cancel(envelope, rid, message.header["target"])
-        elif msg_type in _IMAGE_TYPES:
+        elif msg_type in _QUEUED_TYPES:
             key = (*envelope, rid)
             if key in self._by_request:
                 raise ProtocolError(ErrorCode.BAD_HEADER,
                                     f"request id {rid!r} is already pending; use a new id for each request", rid)
             # payloads are zero-copy views of the received frames; they stay valid while the job holds them
             job = Job(key=str(next(self._keys)).encode(), request_id=rid, kind=msg_type, header=message.header,
-                      payloads=list(message.payloads))
+                      payloads=list(message.payloads), client=envelope[0])
             self._pending[job.key] = (envelope, job)
             self._by_request[key] = job.key
             if not self.pipeline.submit(job):  # cannot happen while _read_clients checks full(); keep it safe
@@ -223,19 +226,17 @@ class Server:
                 self._by_request.pop(key)
                 raise ProtocolError(ErrorCode.INTERNAL, "server queue full; retry", rid)
         else:
-            raise ProtocolError(
-                ErrorCode.UNSUPPORTED,
-                f"{msg_type} is not supported by this server yet (video sessions need backend.video); use "
-                "`tokenmocap mocap VIDEO` for video files", rid)
+            raise ProtocolError(ErrorCode.UNSUPPORTED, f"{msg_type} is not handled by this server", rid)
 
     def _cancel(self, envelope: list, rid: str, target: str) -> None:
+        """Cancel a pending request by id, or a whole video session by its session id."""
         job_key = self._by_request.pop((*envelope, target), None)
         entry = self._pending.pop(job_key, None) if job_key is not None else None
         if entry is not None:
             entry[1].cancelled = True
             self._error(envelope, target, ErrorCode.CANCELLED, f"request {target!r} was cancelled by the client")
-        self._reply(envelope, protocol.make_header(MessageType.CANCELLED, rid, target=target,
-                                                   found=entry is not None))
+        found = entry is not None or self.pipeline.video.cancel_session(target, envelope[0])
+        self._reply(envelope, protocol.make_header(MessageType.CANCELLED, rid, target=target, found=found))
 
     def _hello(self, rid: str) -> dict:
         cfg = self.config

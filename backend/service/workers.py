@@ -10,6 +10,7 @@ reading clients.
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
@@ -20,7 +21,7 @@ from dataclasses import replace
 
 import zmq
 
-from backend.protocol import ErrorCode
+from backend.protocol import ErrorCode, MessageType
 from backend.service.config import ServerConfig
 from backend.service.security import apply_server_curve, start_authenticator
 
@@ -31,6 +32,15 @@ log = logging.getLogger(__name__)
 WORKER_READY = b"\x01tokenmocap-worker-ready"  # first frame a worker sends to the broker (never valid JSON)
 _POLL_MS = 20
 _START_TIMEOUT_S = 120.0
+
+
+def _header(frame) -> dict | None:
+    """A message's JSON header, or None when it does not parse (the worker answers those with errors)."""
+    try:
+        header = json.loads(bytes(frame.buffer if hasattr(frame, "buffer") else frame))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return header if isinstance(header, dict) else None
 
 
 def worker_main(config: ServerConfig, index: int, workers: int) -> None:
@@ -70,6 +80,7 @@ class Broker:
         self._procs: list[multiprocessing.Process] = []
         self._ready: list[bytes] = []
         self._next = 0
+        self._affinity: dict[str, bytes] = {}  # video session id -> worker identity
         self.address: str | None = None
         self.back_address: str | None = None
         self._auth = None
@@ -150,13 +161,41 @@ class Broker:
                     self._ready.append(worker)
                     log.info("worker %r ready (%d/%d)", worker, len(self._ready), self.workers)
                 continue
+            self._note_session(worker, frames)
             try:
                 front.send_multipart(frames[1:], copy=False)
             except zmq.ZMQError as e:  # the client left
                 log.debug("reply not delivered: %s", e)
 
+    def _note_session(self, worker: bytes, frames: list) -> None:
+        """Remember which worker holds each video session (from its ``video_started`` / ``video_done``)."""
+        if len(frames) < 3 or len(frames[2]) > 4096:
+            return
+        header = _header(frames[2])
+        if header is None:
+            return
+        if header.get("type") == MessageType.VIDEO_STARTED and isinstance(header.get("session"), str):
+            self._affinity[header["session"]] = worker
+        elif header.get("type") == MessageType.VIDEO_DONE:
+            self._affinity.pop(header.get("session"), None)
+
     def _to_worker(self, back: zmq.Socket, frames: list) -> list | None:
-        """Send to the next worker that accepts; returns the message back when none does (held)."""
+        """Send to the worker holding the request's video session, else to the next worker that accepts;
+        returns the message back when none accepts (held)."""
+        header = _header(frames[1]) if len(frames) >= 2 else None
+        if header is not None:
+            session = header.get("session", header.get("target"))
+            worker = self._affinity.get(session) if isinstance(session, str) else None
+            if worker is not None:
+                try:
+                    back.send_multipart([worker, *frames], flags=zmq.NOBLOCK, copy=False)
+                    return None
+                except zmq.Again:
+                    return frames  # that worker is busy: hold the message (its session lives there)
+                except zmq.ZMQError as e:
+                    if e.errno != zmq.EHOSTUNREACH:
+                        raise
+                    self._affinity.pop(session, None)  # the worker is gone: any worker answers unknown_session
         for _ in range(len(self._ready)):
             worker = self._ready[self._next % len(self._ready)]
             self._next += 1

@@ -13,7 +13,7 @@ from backend.service.workers import Broker
 from .test_model_service import BOXES, _assert_people_close
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def broker(installed_models):
     config = ServerConfig(address="tcp://127.0.0.1:*", models_dir=installed_models, engine="tokenhmr",
                           detector="full_frame", device="cpu", prepare_threads=1, shutdown_grace_ms=1000)
@@ -47,3 +47,22 @@ def test_two_workers_share_the_front_address(broker, make_client, astronaut_bgr,
     assert sorted(results) == [0, 1, 2, 3], results.keys()
     for people in results.values():
         _assert_people_close(people, expected)
+
+
+def test_video_session_sticks_to_its_worker(broker, make_client, astronaut_bgr):
+    from backend.protocol import MessageType
+
+    client = make_client(broker.address, timeout_ms=60_000)
+    session = client.request(MessageType.VIDEO_START, {"fps": 25}).header["session"]
+    frame = np.ascontiguousarray(astronaut_bgr[::4, ::4])
+    for i in range(4):  # round-robin alone would send every other frame to the worker without the session
+        fields, payloads = client.image_fields(frame)
+        client.send(MessageType.VIDEO_FRAME, {"session": session, "index": i, **fields}, payloads)
+    client.send(MessageType.VIDEO_END, {"session": session})
+    replies = []
+    while not replies or replies[-1]["type"] not in ("video_done", "error"):
+        reply = client.receive(60_000)
+        assert reply is not None, f"no video_done; got {[r['type'] for r in replies]}"
+        replies.append(reply.header)
+    assert replies[-1]["type"] == "video_done" and replies[-1]["frames"] == 4, replies[-1]
+    assert [r["index"] for r in replies if r["type"] == "frame_result"] == [0, 1, 2, 3], replies
