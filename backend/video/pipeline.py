@@ -36,11 +36,12 @@ class PipelineConfig:
 
     batch_crops: int = 16  # most crops in one forward pass (staged engines)
     batch_frames: int = 4  # frames per reconstruct_batch call (engines without stages)
+    prepare_threads: int = 2  # parallel detect + crop workers (OpenCV and torch release the GIL); order is kept
     max_wait_ms: float = 20.0  # how long the model stage waits to fill a batch once it has some crops
     queue_frames: int = 8  # capacity of each inter-stage queue, in frames
 
     def __post_init__(self) -> None:
-        for name in ("batch_crops", "batch_frames", "queue_frames"):
+        for name in ("batch_crops", "batch_frames", "queue_frames", "prepare_threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"PipelineConfig.{name} must be >= 1; got {getattr(self, name)}")
 
@@ -55,8 +56,12 @@ class StageTimes:
     batches: int = 0
     wall_s: float = 0.0
 
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
     def add(self, stage: str, seconds: float) -> None:
-        self.seconds[stage] += seconds
+        with self._lock:  # several prepare threads add concurrently
+            self.seconds[stage] += seconds
 
 
 def engine_is_staged(engine: object) -> bool:
@@ -117,8 +122,10 @@ class _Runner:
         return t
 
     # Stages -----------------------------------------------------------------------------------------------
-    def decode(self, frames: Iterable[tuple[int, np.ndarray]], out: queue.Queue) -> None:
+    def decode(self, frames: Iterable[tuple[int, np.ndarray]], out: queue.Queue, n_consumers: int = 1,
+               numbered: bool = False) -> None:
         it = iter(frames)
+        seq = 0
         while True:
             t0 = time.perf_counter()
             try:
@@ -126,27 +133,30 @@ class _Runner:
             except StopIteration:
                 break
             self.times.add("decode", time.perf_counter() - t0)
-            self.put(out, (index, image))
-        self.put(out, _END)
+            self.put(out, (seq, index, image) if numbered else (index, image))
+            seq += 1
+        for _ in range(n_consumers):
+            self.put(out, _END)
 
     def prepare(self, inp: queue.Queue, out: queue.Queue) -> None:
         while True:
             item = self.get(inp)
             if item is _END:
                 break
-            index, image = item
+            seq, index, image = item
             t0 = time.perf_counter()
             prepared = self.engine.prepare(image)
             self.times.add("detect+crop", time.perf_counter() - t0)
-            self.put(out, (index, image, prepared))
+            self.put(out, (seq, index, image, prepared))
         self.put(out, _END)
 
-    def infer(self, inp: queue.Queue, out: queue.Queue) -> None:
+    def infer(self, q_in: queue.Queue, out: queue.Queue) -> None:
+        inp = _InOrder(self, q_in, self.config.prepare_threads)
         done = False
         while not done:
             batch = []
             n_crops = 0
-            item = self.get(inp)
+            item = inp.get()
             if item is _END:
                 break
             batch.append(item)
@@ -154,7 +164,7 @@ class _Runner:
             deadline = time.perf_counter() + self.config.max_wait_ms / 1000.0
             while n_crops < self.config.batch_crops:
                 try:
-                    item = self.get(inp, timeout=max(0.0, deadline - time.perf_counter()))
+                    item = inp.get(timeout=max(0.0, deadline - time.perf_counter()))
                 except queue.Empty:
                     break
                 if item is _END:
@@ -220,6 +230,34 @@ class _Runner:
             return None
 
 
+class _InOrder:
+    """Reads (seq, ...) items from several producers and hands them out in seq order; _END once all ended."""
+
+    def __init__(self, runner: _Runner, q: queue.Queue, n_producers: int) -> None:
+        self.runner = runner
+        self.q = q
+        self.n_producers = n_producers
+        self.ended = 0
+        self.next_seq = 0
+        self.pending: dict[int, tuple] = {}
+
+    def get(self, timeout: float | None = None) -> Any:
+        """The next item in order; raises queue.Empty when ``timeout`` passes first."""
+        deadline = None if timeout is None else time.perf_counter() + timeout
+        while True:
+            if self.next_seq in self.pending:
+                self.next_seq += 1
+                return self.pending.pop(self.next_seq - 1)
+            if self.ended == self.n_producers:
+                return _END
+            remaining = None if deadline is None else max(0.0, deadline - time.perf_counter())
+            item = self.runner.get(self.q, timeout=remaining)
+            if item is _END:
+                self.ended += 1
+            else:
+                self.pending[item[0]] = item[1:]
+
+
 def run_pipeline(frames: Iterable[tuple[int, np.ndarray]], engine: Any,
                  config: PipelineConfig = PipelineConfig(),
                  stop: threading.Event | None = None) -> Iterator[tuple[int, np.ndarray, list[PersonResult]]]:
@@ -246,11 +284,14 @@ def run_pipeline_timed(frames: Iterable[tuple[int, np.ndarray]], engine: Any, co
     q_dec: queue.Queue = queue.Queue(config.queue_frames)
     q_prep: queue.Queue = queue.Queue(config.queue_frames)
     q_out: queue.Queue = queue.Queue(config.queue_frames)
-    threads = [runner.thread(runner.decode, frames, q_dec)]
     if engine_is_staged(engine):
-        threads += [runner.thread(runner.prepare, q_dec, q_prep), runner.thread(runner.infer, q_prep, q_out)]
+        n_prep = config.prepare_threads
+        threads = [runner.thread(runner.decode, frames, q_dec, n_prep, True)]
+        threads += [runner.thread(runner.prepare, q_dec, q_prep) for _ in range(n_prep)]
+        threads.append(runner.thread(runner.infer, q_prep, q_out))
     else:
-        threads.append(runner.thread(runner.whole_frames, q_dec, q_out))
+        threads = [runner.thread(runner.decode, frames, q_dec),
+                   runner.thread(runner.whole_frames, q_dec, q_out)]
     t_start = time.perf_counter()
     try:
         while not stop.is_set():

@@ -83,6 +83,25 @@ def test_pipeline_batches_across_frames_and_keeps_order():
     assert times.frames == 30 and times.people == 30 and times.seconds["model"] > 0
 
 
+def test_parallel_prepare_threads_keep_frame_order():
+    import time as _time
+
+    engine = _StagedFake(lambda f: 1)
+    slow_prepare = engine.prepare
+    rng = np.random.default_rng(0)
+    delays = rng.uniform(0, 0.01, 40)
+
+    def prepare(image, boxes_xyxy=None, detector=None):
+        _time.sleep(delays[int(image[0, 0, 0])])  # workers finish out of order
+        return slow_prepare(image)
+
+    engine.prepare = prepare
+    out = list(run_pipeline_timed(_frames(40), engine, PipelineConfig(prepare_threads=3, batch_crops=4), None,
+                                  StageTimes()))
+    assert [i for i, _, _ in out] == list(range(40)), f"expected frames in order, got {[i for i, _, _ in out]}"
+    assert all(round(p.cam_t_full[0] * 1000) == i for i, _, people in out for p in people), "people mixed up"
+
+
 def test_pipeline_reraises_stage_errors_in_the_caller():
     engine = _StagedFake(lambda f: 1, fail_at=7)
     with pytest.raises(RuntimeError, match="frame 7"):
