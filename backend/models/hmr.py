@@ -115,6 +115,11 @@ class TokenHMR(nn.Module):
         self.backbone = ViT(config.backbone)
         self.smpl_head = SMPLTokenDecoderHead(config, token_decoder or PoseTokenDecoder(config.tokenizer))
 
+    def init_weights(self) -> None:
+        """Initialisation for training from scratch (the official ViT init; the heads keep PyTorch's defaults, as
+        upstream). Loading a checkpoint never depends on it."""
+        self.backbone.init_weights()
+
     @property
     def token_decoder(self) -> PoseTokenDecoder:
         """The pose tokenizer's decoder and codebook."""
@@ -147,6 +152,10 @@ class HMR2(nn.Module):
         self.config = config
         self.backbone = ViT(config.backbone)
         self.smpl_head = SMPLTransformerDecoderHead(config)
+
+    def init_weights(self) -> None:
+        """Initialisation for training from scratch (the official ViT init; the head keeps PyTorch's defaults)."""
+        self.backbone.init_weights()
 
     def forward(self, img: torch.Tensor) -> HMROutput:
         """(B,3,256,256) normalised RGB crops -> SMPL parameters and camera."""

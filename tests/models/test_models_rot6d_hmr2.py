@@ -57,3 +57,23 @@ def test_hmr2_loads_its_checkpoint_layout_and_uses_columns(tmp_path):
     edited[..., :32] = 100.0
     with torch.no_grad():
         torch.testing.assert_close(model(edited).pose_6d, out.pose_6d)
+
+
+def test_init_weights_and_every_parameter_gets_a_gradient():
+    from backend.models import TokenHMR
+
+    torch.manual_seed(0)
+    model = TokenHMR(TINY_TOKENHMR_CONFIG)
+    model.init_weights()
+    std = model.backbone.pos_embed.detach().std().item()
+    assert 0.012 < std < 0.025, f"pos_embed should be trunc_normal(0.02) after init_weights; std {std}"
+    assert torch.equal(model.backbone.last_norm.weight, torch.ones_like(model.backbone.last_norm.weight))
+    model.train()
+    out = model(torch.randn(2, 3, 256, 256))
+    loss = out.pose_6d.square().mean() + out.betas.square().mean() + out.pred_cam.square().mean()
+    loss.backward()
+    bad = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not bad, f"parameters without a finite gradient: {bad}"
+    frozen = [n for n, p in model.token_decoder.named_parameters() if p.requires_grad]
+    assert not frozen, f"the tokenizer decoder must stay frozen (upstream never trains it): {frozen}"
+    assert not model.token_decoder.training, "the tokenizer decoder must stay in eval mode"
