@@ -2,7 +2,7 @@
 
 Engines: ``tokenhmr`` (TokenHMR, needs the user's installed checkpoint + tokenizer + SMPL), ``hmr2`` (HMR 2.0, needs
 its checkpoint + SMPL) and ``lite`` (mediapipe BlazePose + IK, no licensed files; ``backend.lite`` provides
-``lite_available() -> (bool, reason)`` and ``make_lite_engine(detector=...) -> Engine``). ``make_engine("auto")`` picks TokenHMR when its files are installed, else lite.
+``lite_available() -> (bool, reason)`` and ``make_lite_engine(detector=..., models_dir=...) -> Engine``). ``make_engine("auto")`` picks TokenHMR when its files are installed, else lite.
 
 Besides the one-call ``reconstruct``, an engine may offer three stages so the server can run them in different
 threads and batch crops from several requests into one forward pass (a :class:`StagedEngine`):
@@ -182,7 +182,7 @@ def make_engine(name: str = "auto", models_dir: Path | None = None, *, device: s
         raise EngineUnavailable(f"engine {name!r} is unavailable: {engines[name]['reason']}")
     log.info("loading engine %s from %s", name, folder)
     if name == "lite":
-        return _lite_module().make_lite_engine(detector=detector)
+        return _lite_module().make_lite_engine(detector=detector, models_dir=folder)
     from backend.engines.hmr import load_hmr_engine
 
     return load_hmr_engine(name, folder, device=device, detector=detector, max_batch=max_batch)

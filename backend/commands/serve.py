@@ -29,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--worker-devices", default=None,
                         help="comma-separated device per worker, e.g. cuda:0,cuda:1")
     parser.add_argument("--models-dir", type=Path, default=None, help="installed models (default: the data dir)")
+    parser.add_argument("--no-preload", action="store_true",
+                        help="load the engine on the first request instead of at start")
     parser.add_argument("--curve-secret", type=Path, default=None,
                         help="server secret key file (<name>.key_secret) for CurveZMQ encryption")
     parser.add_argument("--curve-clients", type=Path, default=None,
@@ -43,7 +45,8 @@ def config_from_args(args: argparse.Namespace):
                          "let any client in")
     curve = CurveConfig(args.curve_secret, args.curve_clients) if args.curve_secret is not None else None
     return ServerConfig(address=args.address, engine=args.engine, models_dir=args.models_dir,
-                        detector=args.detector, device=args.device, max_batch=args.max_batch, curve=curve)
+                        detector=args.detector, device=args.device, max_batch=args.max_batch, curve=curve,
+                        preload=not args.no_preload)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -50,6 +50,7 @@ class ServerConfig:
     limits: Limits = DEFAULT_LIMITS  # wire limits checked on every request
     curve: CurveConfig | None = None  # encryption + allow-list; required for a non-loopback bind
     shutdown_grace_ms: int = SHUTDOWN_GRACE_MS  # time running requests get to finish at shutdown
+    preload: bool = False  # load the default engine in the background at start (first request does not wait)
     connect: bool = False  # worker mode: connect a DEALER to `address` (a broker) instead of binding a ROUTER
     extra_hello: dict = field(default_factory=dict)  # fields added to the hello reply (e.g. worker index)
 

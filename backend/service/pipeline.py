@@ -80,6 +80,16 @@ class EngineProvider:
         with self._lock:
             return sorted({engine.name for engine in self._engines.values()})
 
+    def close(self) -> None:
+        """Close engines that hold resources (worker processes, detectors)."""
+        with self._lock:
+            engines = {id(e): e for e in self._engines.values()}.values()
+            self._engines = {}
+        for engine in engines:
+            close = getattr(engine, "close", None)
+            if callable(close):
+                close()
+
 
 class Pipeline:
     """Prepare threads + one inference thread; see the module docstring."""

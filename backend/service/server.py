@@ -17,7 +17,7 @@ from typing import Callable
 import zmq
 
 from backend import __version__, protocol
-from backend.engine import Engine, available_engines, make_engine
+from backend.engine import Engine, EngineUnavailable, available_engines, make_engine
 from backend.protocol import ErrorCode, MessageType, ProtocolError
 from backend.service.config import ServerConfig
 from backend.service.handlers import body_model_reply, decode_job_image, describe_device
@@ -105,10 +105,20 @@ class Server:
             infer_queue_size=cfg.infer_queue_size, prepare_threads=cfg.prepare_threads, limits=cfg.limits,
             decode_image=decode_job_image, models_dir=cfg.models_dir)
         self.pipeline.start()
+        if cfg.preload:
+            threading.Thread(target=self._preload, name="tokenmocap-preload", daemon=True).start()
         self._bound.set()
         log.info("tokenmocap %s serving on %s (device %s, engine %s)", __version__, self.address, self._device,
                  cfg.engine)
         return self.address
+
+    def _preload(self) -> None:
+        try:
+            engine = self.engines.get(None)
+        except (EngineUnavailable, ValueError, OSError) as e:
+            log.info("no engine preloaded: %s", e)
+            return
+        log.info("engine %s preloaded", engine.name)
 
     def wait_bound(self, timeout_s: float) -> str:
         """Block until ``bind`` finished (for a server started in another thread); returns the address."""
@@ -282,6 +292,8 @@ class Server:
         stuck = self.pipeline.stop(timeout_s=2.0) if self.pipeline is not None else []
         if stuck:
             log.warning("threads still running at exit: %s", stuck)
+        else:
+            self.engines.close()
         if self._socket is not None:
             self._socket.close(linger=_FLUSH_LINGER_MS)
         if self._replies is not None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from backend.body import SMPL_JOINT_NAMES, SMPL_PARENTS, load_smpl_data, smpl_rest_body
+from backend.lite import lite_available
 from backend.vision.detect import mediapipe_available
 
 BOXES = [[60.0, 20.0, 360.0, 500.0], [300.0, 200.0, 500.0, 480.0]]
@@ -115,3 +116,29 @@ def test_box_outside_the_image_is_a_bad_field_error(model_server, make_client, a
         client.reconstruct(astronaut_bgr, boxes=[[2000, 2000, 2100, 2100]])
     assert info.value.code == "bad_field", info.value
     assert client.reconstruct(astronaut_bgr, boxes=BOXES[:1])["people"], "server unusable after a bad box"
+
+
+@pytest.mark.skipif(not lite_available()[0], reason=f"the lite engine cannot run here: {lite_available()[1]}")
+def test_auto_engine_is_lite_without_tokenhmr_and_tokenhmr_when_installed(tmp_path, installed_models):
+    from backend.engine import make_engine
+
+    lite = make_engine("auto", tmp_path / "empty")
+    try:
+        assert lite.name == "lite", lite.name
+    finally:
+        lite.close()
+    tokenhmr = make_engine("auto", installed_models, device="cpu", detector="full_frame")
+    try:
+        assert tokenhmr.name == "tokenhmr", tokenhmr.name
+    finally:
+        tokenhmr.close()
+
+
+@pytest.mark.skipif(not lite_available()[0], reason=f"the lite engine cannot run here: {lite_available()[1]}")
+def test_server_without_models_serves_the_lite_engine(start_server, make_client, astronaut_bgr):
+    running = start_server(engine="auto")  # empty models dir
+    client = make_client(running.address, timeout_ms=120_000)
+    assert client.hello()["engines"]["lite"]["available"] is True
+    result = client.reconstruct(astronaut_bgr)
+    assert result["engine"] == "lite" and len(result["people"]) == 1, result
+    assert result["people"][0]["engine"] == "lite", result["people"][0]["engine"]

@@ -180,3 +180,15 @@ def test_shutdown_answers_every_pending_request(start_server, make_client):
     assert kinds[0] == "result", kinds
     assert "shutting_down" in kinds, f"8 x 0.5 s of work cannot finish in a 1.5 s grace period: {kinds}"
     assert set(kinds) <= {"result", "shutting_down"}, kinds
+
+
+def test_preload_loads_the_default_engine_before_any_request(start_server, make_client):
+    engine = ProbeEngine()
+    built: list[str] = []
+    running = start_server(engine_factory=lambda name: built.append(name) or engine, preload=True)
+    client = make_client(running.address)
+    deadline = time.monotonic() + 10
+    while client.hello()["loaded_engines"] != ["probe"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert built == ["auto"], f"expected one preload of the default engine, got {built}"
+    assert client.hello()["loaded_engines"] == ["probe"]
