@@ -69,6 +69,9 @@ class InertObject(dict):
     def extend(self, items: Any) -> None:
         self.__dict__.setdefault("_pickled_items", []).extend(items)
 
+    # Placeholders may be dict keys in the pickle (enums, for instance): hash by identity.
+    __hash__ = object.__hash__
+
     def __call__(self, *args: Any, **kwargs: Any) -> "InertObject":
         return type(self)(*args, **kwargs)
 

@@ -142,9 +142,12 @@ class _Evil:
         return (print, ("executed",))
 
 
-class _Callback:  # stands for Lightning/OmegaConf objects in hyper_parameters and callbacks
+class _Callback:  # stands for Lightning/OmegaConf objects in hyper_parameters and callbacks (also as dict keys)
     def __init__(self):
         self.value = 3
+
+    def __hash__(self):
+        return 1
 
 
 def test_tokenizer_unpickler_refuses_foreign_globals(tmp_path):
@@ -157,8 +160,8 @@ def test_tokenizer_unpickler_refuses_foreign_globals(tmp_path):
 def test_full_lightning_checkpoint_loads_without_running_its_objects(tiny, tmp_path):
     state = torch.load(tiny.checkpoint_path, weights_only=True)["state_dict"]
     path = tmp_path / "full.ckpt"
-    torch.save({"state_dict": state, "epoch": 3, "hyper_parameters": {"cfg": _Callback()}, "callbacks": [_Callback()]},
-               path)
+    torch.save({"state_dict": state, "epoch": 3, "hyper_parameters": {"cfg": _Callback()},
+                "callbacks": {_Callback(): {"best": torch.tensor(1.0)}}}, path)
     with pytest.raises(pickle.UnpicklingError):
         torch.load(path, weights_only=True)
     loaded = read_lightning_state_dict(path)
