@@ -11,7 +11,7 @@ Several GPUs on one node (DDP; every rank draws its own batches, rank 0 logs and
 Several nodes: ``torchrun --nnodes=2 --node_rank=<i> --master_addr=<host> --master_port=29500
 --nproc_per_node=4 -m training.tokenizer --config ...``. Resume with ``--resume <out_dir>/last.ckpt``.
 A few steps on tiny synthetic data (writes its own SMPL and poses): ``python -m training.tokenizer --smoke
---out-dir /tmp/tok``.
+--out-dir /tmp/tok``; a longer CPU run on synthetic poses: ``scripts/train_tokenizer_synthetic.sh``.
 
 Loss (paper): λ_RE·(L1 rotation matrices + L1 joints through SMPL) + λ_E·L_embed + λ_C·L_commit, weights
 50, 1, 1. The codebook is the EMA + dead-code-reset quantizer of ``backend.models`` (its embedding loss has no
@@ -37,6 +37,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 from safetensors.torch import save_file
+from smplx.lbs import batch_rigid_transform
 
 from backend.body import SMPLBody, write_synthetic_smpl_files
 from backend.models import PoseVQVAE, TokenizerArch, rot6d_to_rotmat, rotmat_to_rot6d
@@ -102,18 +103,35 @@ class TokenizerTrainConfig:
     device: str = "auto"  # auto, cpu or cuda
 
 
+def write_synthetic_data(folder: str | Path, train_frames: int, val_frames: int, seed: int = 0) -> tuple[str, str]:
+    """Synthetic SMPL files and random-valid-pose folders (3 train datasets, 1 val) under ``folder``.
+
+    Returns:
+        (data_dir, smpl_path) for ``TokenizerTrainConfig``.
+    """
+    folder = Path(folder)
+    files = write_synthetic_smpl_files(folder / "body_models", seed=seed)
+    split = {"SYNTH_A": train_frames // 2, "SYNTH_B": train_frames // 4, "SYNTH_C": train_frames - 3 * (train_frames // 4)}
+    write_synthetic_pose_folder(folder / "poses", split, "train", seed=seed)
+    write_synthetic_pose_folder(folder / "poses", {"SYNTH_VAL": val_frames}, "val", seed=seed + 1)
+    return str(folder / "poses"), str(files.smpl_path)
+
+
+SYNTHETIC_WEIGHTS = {"SYNTH_A": 0.5, "SYNTH_B": 0.3, "SYNTH_C": 0.2}
+
+
 def smoke_config(out_dir: str | Path, total_steps: int = 20) -> TokenizerTrainConfig:
-    """A tiny run on synthetic SMPL files and poses written under ``out_dir/smoke_data``."""
+    """A tiny run on synthetic SMPL files and poses written under ``out_dir/smoke_data`` (once)."""
     data = Path(out_dir) / "smoke_data"
-    files = write_synthetic_smpl_files(data / "body_models", seed=0)
-    weights = {"SYNTH_A": 0.7, "SYNTH_B": 0.3}
-    write_synthetic_pose_folder(data / "poses", {"SYNTH_A": 512, "SYNTH_B": 256}, "train", seed=0)
-    write_synthetic_pose_folder(data / "poses", {"SYNTH_VAL": 128}, "val", seed=1)
+    if (data / "poses" / "val").is_dir():
+        data_dir, smpl_path = str(data / "poses"), str(data / "body_models" / "smpl" / "SMPL_NEUTRAL.pkl")
+    else:
+        data_dir, smpl_path = write_synthetic_data(data, 768, 128)
     arch = TokenizerArch(code_dim=32, nb_code=64, down_t=1, width=48, depth=1, dilation_rate=2,
                          token_size_mul=1, token_size_div=2)  # fmt: skip
     return TokenizerTrainConfig(
-        data_dir=str(data / "poses"), smpl_path=str(files.smpl_path), out_dir=str(out_dir), arch=arch,
-        train_weights=weights, batch_size=32, total_steps=total_steps, lr=1e-3, warmup_steps=5,
+        data_dir=data_dir, smpl_path=smpl_path, out_dir=str(out_dir), arch=arch,
+        train_weights=dict(SYNTHETIC_WEIGHTS), batch_size=32, total_steps=total_steps, lr=1e-3, warmup_steps=5,
         lr_milestones=(max(1, total_steps * 3 // 4),), lr_gamma=0.1, noise_interval=max(1, total_steps // 4),
         log_every=max(1, total_steps // 10), val_every=total_steps, val_max_poses=128, ckpt_every=total_steps,
         bf16=False, device="cpu",
@@ -145,6 +163,20 @@ def _body_joints(smpl: SMPLBody, body_rot: torch.Tensor) -> tuple[torch.Tensor, 
     eye = torch.eye(3, device=body_rot.device).expand(b, 3, 3, 3)
     out = smpl(eye[:, :1], torch.cat([body_rot, eye[:, :2]], dim=1), torch.zeros(b, smpl.num_betas, device=eye.device))
     return out.smpl_joints, out.vertices
+
+
+def _chain_joints(smpl: SMPLBody, body_rot: torch.Tensor) -> torch.Tensor:
+    """(B,21,3,3) → the 24 posed SMPL joints (B,24,3) at zero shape and root, through the kinematic chain only.
+
+    Equals ``_body_joints(...)[0]`` (smplx computes joints from the rest joints and the chain, before skinning)
+    without skinning 6890 vertices, which dominates the step time on CPU.
+    """
+    b = body_rot.shape[0]
+    rest = (smpl.J_regressor @ smpl.v_template)[None].expand(b, -1, -1)
+    eye = torch.eye(3, device=body_rot.device, dtype=body_rot.dtype).expand(b, 3, 3, 3)
+    rot = torch.cat([eye[:, :1], body_rot, eye[:, :2]], dim=1)
+    posed, _ = batch_rigid_transform(rot, rest.to(body_rot.dtype), smpl.parents)
+    return posed
 
 
 class TokenizerTrainer:
@@ -184,8 +216,8 @@ class TokenizerTrainer:
         decoded, latent, quantized, commit, ppl = self.objective(noisy, cfg.bf16)
         pred_rot = rot6d_to_rotmat(decoded, "rows").reshape(body_rot.shape)
         with torch.no_grad():
-            joints_gt, _ = _body_joints(self.smpl, body_rot)
-        joints_pred, _ = _body_joints(self.smpl, pred_rot)
+            joints_gt = _chain_joints(self.smpl, body_rot)
+        joints_pred = _chain_joints(self.smpl, pred_rot)
         pose_l1, joints_l1 = tokenizer_losses(pred_rot, body_rot, joints_pred, joints_gt)
         embed = torch.mean((latent.detach() - quantized.detach()) ** 2)
         loss = cfg.lambda_re * (pose_l1 + joints_l1) + cfg.lambda_e * embed + cfg.lambda_c * commit
@@ -319,6 +351,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, help="override total_steps")
     parser.add_argument("--out-dir", help="override out_dir")
     parser.add_argument("--resume", help="last.ckpt to resume from")
+    parser.add_argument(
+        "--synthetic", type=int, metavar="FRAMES",
+        help="write synthetic SMPL files and FRAMES random valid poses under <out_dir>/synthetic_data and train on "
+        "them (overrides data_dir, smpl_path and train_weights)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.smoke:
@@ -331,6 +368,10 @@ def main(argv: list[str] | None = None) -> int:
         config = replace(config, total_steps=args.steps)
     if args.out_dir is not None:
         config = replace(config, out_dir=args.out_dir)
+    if args.synthetic:
+        data_dir, smpl_path = write_synthetic_data(Path(config.out_dir) / "synthetic_data", args.synthetic,
+                                                   max(256, args.synthetic // 10), seed=config.seed)  # fmt: skip
+        config = replace(config, data_dir=data_dir, smpl_path=smpl_path, train_weights=dict(SYNTHETIC_WEIGHTS))
     runtime = setup_runtime(config.device)
     try:
         trainer = TokenizerTrainer(config, runtime)

@@ -127,3 +127,15 @@ def test_resume_is_exact(smoke_dir: Path, tmp_path: Path) -> None:
     assert diff == 0.0, f"resumed run differs from the straight run by {diff}"
     assert torch.equal(straight.vqvae.quantizer.code_count, resumed.vqvae.quantizer.code_count), "EMA state differs"
     assert resumed.scheduler.get_last_lr() == straight.scheduler.get_last_lr(), "scheduler state differs"
+
+
+def test_chain_joints_equal_full_smpl_joints(smoke_dir: Path) -> None:
+    from backend.body import SMPLBody
+    from training.pose_data import poses_to_matrices, random_body_poses
+    from training.tokenizer import _body_joints, _chain_joints
+
+    smpl = SMPLBody.from_files(smoke_config(smoke_dir).smpl_path)
+    rot = poses_to_matrices(random_body_poses(4, torch.Generator().manual_seed(0)))
+    full, _ = _body_joints(smpl, rot)
+    fast = _chain_joints(smpl, rot)
+    assert torch.allclose(full, fast, atol=1e-5), f"max diff {float((full - fast).abs().max())}"
