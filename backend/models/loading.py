@@ -32,7 +32,6 @@ from .config import HMR2Config, TokenHMRConfig, TransformerDecoderConfig, ViTCon
 from .hmr import HMR2, TokenHMR
 from .quantizer import QuantizeEMAReset
 from .token_classifier import TokenClassifier
-from .vqvae import PoseTokenDecoder
 
 __all__ = ["build_on_device", "load_hmr2", "load_tokenhmr", "read_official_model_config"]
 

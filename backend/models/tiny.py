@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -205,5 +205,5 @@ def write_tiny_tokenhmr_files(
         tokenizer_path=tokenizer_path,
         model_config_path=model_config_path,
         backbone_config_path=backbone_config_path,
-        config=replace(config),
+        config=config,
     )
