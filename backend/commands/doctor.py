@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         lines.append("TokenHMR files present")
-    from backend.vision.detect import available_detectors
+    from backend.vision import available_detectors
 
     detectors = available_detectors(folder)
     lines.append("person detectors: " + ", ".join(f"{name} {'yes' if ok else 'no'}" for name, ok in detectors.items()))

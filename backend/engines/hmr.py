@@ -17,8 +17,14 @@ import torch
 from backend.engine import PreparedImage
 from backend.geometry import rotmat_to_axis_angle
 from backend.results import PersonResult
-from backend.vision import cam_crop_to_full, crop_person, focal_length_px, perspective_projection
-from backend.vision.detect import PersonDetector, make_detector
+from backend.vision import (
+    PersonDetector,
+    cam_crop_to_full,
+    crop_person,
+    focal_length_px,
+    make_detector,
+    perspective_projection,
+)
 
 __all__ = ["HMREngine", "load_hmr_engine"]
 

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from backend.vision.detect import (
+from backend.vision import (
     FullFrameDetector,
     PersonDetector,
     TorchvisionDetector,

@@ -11,7 +11,7 @@ import pytest
 
 from backend.body import SMPL_JOINT_NAMES, SMPL_PARENTS, load_smpl_data, smpl_rest_body
 from backend.lite import lite_available
-from backend.vision.detect import mediapipe_available
+from backend.vision import mediapipe_available
 
 BOXES = [[60.0, 20.0, 360.0, 500.0], [300.0, 200.0, 500.0, 480.0]]
 
