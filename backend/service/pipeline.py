@@ -48,7 +48,8 @@ class Job:
     received_s: float = field(default_factory=time.perf_counter)  # perf_counter at arrival
     client: bytes = b""  # routing identity of the client (video sessions belong to one client)
     cancelled: bool = False  # set by the loop on cancel/shutdown; stages skip cancelled jobs
-    image: np.ndarray | None = None  # (H, W, 3) uint8 BGR after decoding
+    image: np.ndarray | None = None  # (H, W, 3) uint8 BGR after decoding (dropped once cropped)
+    image_size_wh: tuple[int, int] = (0, 0)  # width, height of the decoded image
     engine: Engine | None = None  # engine serving this job
     boxes_xyxy: np.ndarray | None = None  # (N, 4) boxes the client sent, None = detect
     prepared: PreparedImage | None = None  # after detection and cropping (staged engines)
@@ -62,18 +63,25 @@ class EngineProvider:
         self._factory = factory
         self._default = default
         self._engines: dict[str, Engine] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the dict (held briefly; the poll loop reads it for `hello`)
+        self._load_lock = threading.Lock()  # serialises the slow factory calls
 
     def get(self, name: str | None) -> Engine:
         """The engine for a request's ``engine`` field (None = the server default); raises EngineUnavailable."""
         key = name or self._default
         with self._lock:
             engine = self._engines.get(key)
+        if engine is not None:
+            return engine
+        with self._load_lock:
+            with self._lock:
+                engine = self._engines.get(key)
             if engine is None:
                 engine = self._factory(key)
-                self._engines[key] = engine
-                if key == "auto":
-                    self._engines[engine.name] = engine
+                with self._lock:
+                    self._engines[key] = engine
+                    if key == "auto":
+                        self._engines[engine.name] = engine
             return engine
 
     def loaded(self) -> list[str]:
@@ -83,7 +91,7 @@ class EngineProvider:
     def close(self) -> None:
         """Close engines that hold resources (worker processes, detectors)."""
         with self._lock:
-            engines = {id(e): e for e in self._engines.values()}.values()
+            engines = list({id(e): e for e in self._engines.values()}.values())
             self._engines = {}
         for engine in engines:
             close = getattr(engine, "close", None)
@@ -216,8 +224,11 @@ class Pipeline:
         job.engine = self._engines.get(job.header.get("engine"))
         boxes = job.header.get("boxes")
         job.boxes_xyxy = None if boxes is None else np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        job.image_size_wh = (int(job.image.shape[1]), int(job.image.shape[0]))
         if is_staged(job.engine):
             job.prepared = job.engine.prepare(job.image, job.boxes_xyxy, detector=job.header.get("detector"))
+            job.image = None  # the crops are all the forward needs; do not hold full frames in the queues
+            job.payloads = []
             job.timing_ms["detect_crop"] = (time.perf_counter() - decoded) * 1000.0
             if job.prepared.num_people == 0:
                 self._reply(job, self._result_header(job, []))
@@ -298,11 +309,10 @@ class Pipeline:
 
     def _result_header(self, job: Job, people: list) -> dict:
         job.timing_ms["total"] = (time.perf_counter() - job.received_s) * 1000.0
-        height, width = job.image.shape[:2]
         return protocol.make_header(
             MessageType.RESULT, job.request_id,
             engine=job.engine.name if job.engine is not None else None,
-            image_size=[int(width), int(height)],
+            image_size=list(job.image_size_wh),
             people=[person.to_json() for person in people],
             timing_ms={key: round(value, 3) for key, value in job.timing_ms.items()},
         )

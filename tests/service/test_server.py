@@ -192,3 +192,25 @@ def test_preload_loads_the_default_engine_before_any_request(start_server, make_
         time.sleep(0.05)
     assert built == ["auto"], f"expected one preload of the default engine, got {built}"
     assert client.hello()["loaded_engines"] == ["probe"]
+
+
+def test_hello_answers_while_an_engine_is_loading(start_server, make_client):
+    release = threading.Event()
+
+    def slow_factory(name: str) -> ProbeEngine:
+        release.wait(10)  # a model load that takes a while
+        return ProbeEngine()
+
+    running = start_server(engine_factory=slow_factory)
+    client = make_client(running.address)
+    rid = client.send(MessageType.RECONSTRUCT, *client.image_fields(_image(7)))  # triggers the slow load
+    time.sleep(0.2)
+    try:
+        start = time.monotonic()
+        hello = client.hello(timeout_ms=2000)
+        assert time.monotonic() - start < 1.5, "hello waited for the engine load"
+        assert hello["loaded_engines"] == [], hello["loaded_engines"]
+    finally:
+        release.set()
+    reply = client.receive(10_000)
+    assert reply is not None and reply.id == rid and reply.type == MessageType.RESULT, reply
