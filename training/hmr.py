@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import logging
 import shutil
 import time
@@ -361,10 +362,12 @@ def smoke_config(out_dir: str | Path, total_steps: int = 10) -> HMRTrainConfig:
     from backend.models.tiny import TINY_TOKENHMR_CONFIG, write_tiny_tokenhmr_files
     from training.hmr_data import write_synthetic_hmr_shards
 
-    data = Path(out_dir) / "smoke_data"
-    files = write_synthetic_smpl_files(data / "body_models", seed=0)
-    tiny = write_tiny_tokenhmr_files(data / "tiny", seed=0)
-    if not (data / "shards_3d").is_dir():
+    # One folder per torchrun rank, so ranks never write the same files at once.
+    data = Path(out_dir) / f"smoke_data_rank{os.environ.get('RANK', '0')}"
+    body, tiny_dir = data / "body_models", data / "tiny"
+    if not (data / "shards_val").is_dir():
+        files = write_synthetic_smpl_files(body, seed=0)
+        write_tiny_tokenhmr_files(tiny_dir, seed=0)
         smpl = SMPLBody.from_files(files.smpl_path, files.joint_regressor_extra_path)
         write_synthetic_hmr_shards(data / "shards_3d", smpl, 24, per_shard=8, seed=1)
         write_synthetic_hmr_shards(data / "shards_pgt", smpl, 24, per_shard=8, seed=2)
@@ -374,8 +377,8 @@ def smoke_config(out_dir: str | Path, total_steps: int = 10) -> HMRTrainConfig:
         train_data={"SYNTH-3D": DatasetSpec((str(data / "shards_3d" / "*.tar"),), 0.5, True),
                     "SYNTH-PGT": DatasetSpec((str(data / "shards_pgt" / "*.tar"),), 0.5, False)},
         val_data={"SYNTH-VAL": DatasetSpec((str(data / "shards_val" / "*.tar"),), 1.0, True)},
-        tokenizer_path=str(tiny.tokenizer_path), smpl_path=str(files.smpl_path),
-        joint_regressor_extra_path=str(files.joint_regressor_extra_path), mean_params_path=str(files.mean_params_path),
+        tokenizer_path=str(tiny_dir / "tokenizer.pth"), smpl_path=str(body / "smpl" / "SMPL_NEUTRAL.pkl"),
+        joint_regressor_extra_path=str(body / "SMPL_to_J19.pkl"), mean_params_path=str(body / "smpl_mean_params.npz"),
         out_dir=str(out_dir), backbone=tiny_cfg.backbone, decoder=tiny_cfg.decoder, batch_size=4,
         total_steps=total_steps, lr=1e-3, warmup_steps=2, num_workers=0, log_every=1, val_every=total_steps,
         val_batches=2, ckpt_every=total_steps, bf16=False, device="cpu",

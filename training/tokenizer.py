@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -121,8 +122,9 @@ SYNTHETIC_WEIGHTS = {"SYNTH_A": 0.5, "SYNTH_B": 0.3, "SYNTH_C": 0.2}
 
 
 def smoke_config(out_dir: str | Path, total_steps: int = 20) -> TokenizerTrainConfig:
-    """A tiny run on synthetic SMPL files and poses written under ``out_dir/smoke_data`` (once)."""
-    data = Path(out_dir) / "smoke_data"
+    """A tiny run on synthetic SMPL files and poses written under ``out_dir/smoke_data_rank<RANK>`` (once)."""
+    # One folder per torchrun rank, so ranks never write the same files at once.
+    data = Path(out_dir) / f"smoke_data_rank{os.environ.get('RANK', '0')}"
     if (data / "poses" / "val").is_dir():
         data_dir, smpl_path = str(data / "poses"), str(data / "body_models" / "smpl" / "SMPL_NEUTRAL.pkl")
     else:

@@ -38,7 +38,7 @@ def _dot_colour(k: int) -> np.ndarray:
 
 
 def test_shards_index_and_read_back(smoke_dir: Path) -> None:
-    index = index_shards(sorted((smoke_dir / "smoke_data" / "shards_3d").glob("*.tar")))
+    index = index_shards(sorted((smoke_dir / "smoke_data_rank0" / "shards_3d").glob("*.tar")))
     assert len(index) == 24, f"24 persons were written, indexed {len(index)}"
     image, person, key = read_item(index, 5)
     assert image.shape == (320, 320, 3) and image.dtype == np.uint8, f"image {image.shape} {image.dtype}"
@@ -69,7 +69,7 @@ def test_malicious_annotation_pickle_is_refused(tmp_path: Path) -> None:
 ])  # fmt: skip
 def test_augmented_keypoints_land_on_their_dots(smoke_dir: Path, params: AugmentParams) -> None:
     """Image and 2D keypoints stay consistent under scale, rotation and flip (with the flip permutation)."""
-    index = index_shards(sorted((smoke_dir / "smoke_data" / "shards_3d").glob("*.tar")))
+    index = index_shards(sorted((smoke_dir / "smoke_data_rank0" / "shards_3d").glob("*.tar")))
     image, person, _ = read_item(index, 3)
     # keypoints whose dot is visible in the source image (later dots may cover earlier ones)
     visible = set()
@@ -94,9 +94,9 @@ def test_augmented_keypoints_land_on_their_dots(smoke_dir: Path, params: Augment
 
 
 def test_rotation_moves_pose_and_3d_keypoints_together(smoke_dir: Path) -> None:
-    files = smoke_dir / "smoke_data" / "body_models"
+    files = smoke_dir / "smoke_data_rank0" / "body_models"
     smpl = SMPLBody.from_files(files / "smpl" / "SMPL_NEUTRAL.pkl", files / "SMPL_to_J19.pkl")
-    index = index_shards(sorted((smoke_dir / "smoke_data" / "shards_3d").glob("*.tar")))
+    index = index_shards(sorted((smoke_dir / "smoke_data_rank0" / "shards_3d").glob("*.tar")))
     image, person, _ = read_item(index, 1)
     params = AugmentParams(scale=1.0, rot_deg=30.0, flip=False, color=(1.0, 1.0, 1.0), tx=0.0, ty=0.0)
     out = crop_and_augment(image, person, params)

@@ -67,7 +67,8 @@ def test_quantizer_forward_losses_and_straight_through() -> None:
     latent = torch.tensor([[[0.2, 0.9], [0.1, 1.2]]], requires_grad=True)  # (B=1, D=2, T=2)
     quantized, commit, ppl = q(latent)
     # token 0 = (0.2, 0.1) → code 0, token 1 = (0.9, 1.2) → code 1; squared errors 0.04+0.01+0.01+0.04 → mean 0.025
-    assert abs(float(commit) - 0.025) < 1e-6, f"expected commitment loss 0.025, got {float(commit)}"
+    value = float(commit.detach())
+    assert abs(value - 0.025) < 1e-6, f"expected commitment loss 0.025, got {value}"
     assert abs(float(ppl) - 2.0) < 1e-4, f"two codes used once each: expected perplexity 2, got {float(ppl)}"
     expected = torch.tensor([[[0.0, 1.0], [0.0, 1.0]]])
     assert torch.allclose(quantized.detach(), expected), f"expected {expected}, got {quantized}"
