@@ -142,3 +142,21 @@ def test_server_without_models_serves_the_lite_engine(start_server, make_client,
     result = client.reconstruct(astronaut_bgr)
     assert result["engine"] == "lite" and len(result["people"]) == 1, result
     assert result["people"][0]["engine"] == "lite", result["people"][0]["engine"]
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="bf16 autocast runs only on a CUDA device; "
+                    "none here")
+def test_cuda_bf16_matches_cpu_fp32(installed_models, reference_engine, astronaut_bgr):
+    from backend.engines import load_hmr_engine
+
+    cuda = load_hmr_engine("tokenhmr", installed_models, device="cuda", detector="full_frame")
+    try:
+        prepared = reference_engine.prepare(astronaut_bgr, np.array(BOXES, np.float32))
+        expected = reference_engine.infer(prepared.crops)
+        actual = cuda.infer(prepared.crops)
+    finally:
+        cuda.close()
+    for key in expected:
+        assert actual[key].dtype == np.float32, (key, actual[key].dtype)
+        # bf16 keeps about 3 significant digits
+        np.testing.assert_allclose(actual[key], expected[key], rtol=5e-2, atol=5e-2, err_msg=key)

@@ -214,3 +214,24 @@ def test_hello_answers_while_an_engine_is_loading(start_server, make_client):
         release.set()
     reply = client.receive(10_000)
     assert reply is not None and reply.id == rid and reply.type == MessageType.RESULT, reply
+
+
+def test_back_pressure_bounds_the_requests_taken_in(start_server, make_client):
+    """With tiny queues and a slow engine, the server stops reading: the requests it holds stay bounded while
+    the rest wait in ZeroMQ's queues, and every request is still answered."""
+    engine = ProbeEngine(infer_delay_s=0.05, max_batch=2)
+    running = start_server(engine_factory=lambda name: engine, prepare_queue_size=2, infer_queue_size=2,
+                           prepare_threads=1, max_batch=2)
+    client = make_client(running.address, timeout_ms=30_000)
+    ids = [client.send(MessageType.RECONSTRUCT, *client.image_fields(_image(i))) for i in range(40)]
+    peak, answers = 0, {}
+    deadline = time.monotonic() + 30
+    while len(answers) < len(ids) and time.monotonic() < deadline:
+        peak = max(peak, len(running.server._pending))
+        reply = client.receive(20)
+        if reply is not None:
+            answers[reply.id] = reply.header
+    assert set(answers) == set(ids), f"{len(ids) - len(answers)} requests unanswered"
+    assert all(h["type"] == MessageType.RESULT for h in answers.values()), {h["type"] for h in answers.values()}
+    # at most: 2 waiting to prepare + 1 preparing + 2 waiting for the forward + 2 in the forward + 1 read ahead
+    assert peak <= 8, f"the server took in {peak} of 40 requests at once; back-pressure is not working"
