@@ -25,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="torch device for in-process use")
     parser.add_argument("--models-dir", type=Path, default=None)
     parser.add_argument("--timeout-ms", type=int, default=120_000, help="server reply timeout")
+    parser.add_argument("--curve-server-key", type=Path, default=None,
+                        help="the encrypted server's public key file (<name>.key)")
+    parser.add_argument("--curve-client-secret", type=Path, default=None,
+                        help="this client's secret key file (<name>.key_secret); its public key must be in the "
+                             "server's allow-list")
 
 
 def _parse_boxes(values: list[str] | None) -> list[list[float]] | None:
@@ -44,9 +49,13 @@ def reconstruct_result(args: argparse.Namespace) -> dict:
     data = args.image.read_bytes()
     boxes = _parse_boxes(args.box)
     if args.server:
-        from backend.client import Client
+        from backend.client import Client, ClientCurveKeys
 
-        with Client(args.server, timeout_ms=args.timeout_ms, retries=1) as client:
+        if (args.curve_server_key is None) != (args.curve_client_secret is None):
+            raise ValueError("--curve-server-key and --curve-client-secret go together")
+        curve = (ClientCurveKeys.from_files(args.curve_server_key, args.curve_client_secret)
+                 if args.curve_server_key is not None else None)
+        with Client(args.server, timeout_ms=args.timeout_ms, retries=1, curve=curve) as client:
             reply = client.reconstruct(data, boxes=boxes, engine=None if args.engine == "auto" else args.engine,
                                        detector=None if args.detector == "auto" else args.detector)
         return {key: reply[key] for key in ("engine", "image_size", "people", "timing_ms")}

@@ -52,3 +52,26 @@ def test_curve_config_names_missing_files(tmp_path, keys):
     empty.mkdir()
     with pytest.raises(ValueError, match="no public key files"):
         CurveConfig(keys["server_secret"], empty).check()
+
+
+def test_reconstruct_command_through_an_encrypted_server(start_server, keys, tmp_path, astronaut_bgr):
+    import json
+
+    import cv2
+
+    from backend import cli
+
+    from .probe_engine import ProbeEngine
+
+    engine = ProbeEngine()
+    running = start_server(engine_factory=lambda name: engine,
+                           curve=CurveConfig(keys["server_secret"], keys["allow_list"]))
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), astronaut_bgr)
+    args = ["reconstruct", str(image), "--server", running.address, "--box", "0,0,256,256", "--timeout-ms", "3000",
+            "--curve-server-key", str(keys["server_pub"])]
+    assert cli.main([*args, "--curve-client-secret", str(keys["alice"]), "--out", str(tmp_path / "r.json")]) == 0
+    score = json.loads((tmp_path / "r.json").read_text())["people"][0]["score"]
+    expected = astronaut_bgr[:256, :256].mean() / 255
+    assert abs(score - expected) < 1e-4, (score, expected)
+    assert cli.main([*args, "--curve-client-secret", str(keys["mallory"]), "--timeout-ms", "700"]) == 1
