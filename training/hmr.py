@@ -194,6 +194,22 @@ def compute_losses(
             "betas": lbetas}  # fmt: skip
 
 
+def keypoint_mpjpe_mm(pred: torch.Tensor, gt: torch.Tensor, pelvis_index: int = 39) -> torch.Tensor:
+    """Mean pelvis-aligned 3D keypoint error in mm over the keypoints with confidence > 0.
+
+    Args:
+        pred: (B, 44, 3) metres.
+        gt: (B, 44, 4) metres + confidence.
+    Returns:
+        () tensor; 0 when no keypoint has confidence.
+    """
+    pred = pred - pred[:, pelvis_index : pelvis_index + 1]
+    gt_xyz = gt[..., :3] - gt[:, pelvis_index : pelvis_index + 1, :3]
+    valid = gt[..., 3] > 0
+    err = torch.linalg.norm(pred - gt_xyz, dim=-1)[valid]
+    return err.mean() * 1000.0 if err.numel() else torch.zeros((), device=pred.device)
+
+
 def _load_token_decoder(path: str) -> tuple[PoseTokenDecoder, Any]:
     tok = read_tokenizer_file(path)
     decoder = PoseTokenDecoder(tok.arch)
@@ -275,7 +291,11 @@ class HMRTrainer:
         sums: dict[str, float] = {}
         loader = self._loader(items, weights, 0, self.config.val_batches, self.config.seed + 7919)
         for n, batch in enumerate(loader, start=1):
-            for k, v in self.common_step(self._to_device(batch), "val").items():
+            batch = self._to_device(batch)
+            pred = self.forward(batch["img"], self.config.bf16)
+            losses = compute_losses(pred, batch, self.config, self.thresholds, use_tals=False)
+            losses["mpjpe_mm"] = keypoint_mpjpe_mm(pred["keypoints_3d"], batch["keypoints_3d"])
+            for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + float(v)
         return {f"val/{k}": v / n for k, v in sums.items()}
 

@@ -138,3 +138,18 @@ def test_thresholds_from_npz(tmp_path: Path) -> None:
     np.savez(tmp_path / "bad.npz", keypoints_3d_cam=joints)
     with pytest.raises(ValueError, match="missing key"):
         thresholds_from_npz(tmp_path / "bad.npz")
+
+
+def test_thresholds_command_writes_a_file_training_reads(tmp_path: Path) -> None:
+    from training.thresholds import main
+
+    n = 3
+    eye = np.tile(np.eye(3), (n, 23, 1, 1))
+    np.savez(
+        tmp_path / "a.npz", keypoints_3d_cam=_bodies(n, 0.3), focal_px=np.full(n, 800.0),
+        principal_px=np.tile([[320.0, 240.0]], (n, 1)), pred_body_pose=eye, gt_body_pose=eye,
+        pred_global_orient=eye[:, :1], gt_global_orient=eye[:, :1],
+    )
+    assert main(["--input", str(tmp_path / "a.npz"), "--out", str(tmp_path / "t.json"), "--statistic", "p90"]) == 0
+    thr = load_thresholds(tmp_path / "t.json")
+    assert len(thr.keypoints_2d) == 44 and "a.npz" in thr.source, f"unexpected file content {thr}"

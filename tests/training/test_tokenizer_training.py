@@ -139,3 +139,21 @@ def test_chain_joints_equal_full_smpl_joints(smoke_dir: Path) -> None:
     full, _ = _body_joints(smpl, rot)
     fast = _chain_joints(smpl, rot)
     assert torch.allclose(full, fast, atol=1e-5), f"max diff {float((full - fast).abs().max())}"
+
+
+def test_training_step_feeds_noisy_poses_to_the_encoder(smoke_dir: Path, tmp_path: Path) -> None:
+    """The noise must reach the encoder (upstream's augmentation silently did nothing)."""
+    from backend.models import rotmat_to_rot6d
+    from training.pose_data import poses_to_matrices
+
+    config = replace(smoke_config(smoke_dir, total_steps=4), out_dir=str(tmp_path), noise_levels=(0.2,))
+    trainer = TokenizerTrainer(config, CPU)
+    seen: list[torch.Tensor] = []
+    trainer.vqvae.encoder.register_forward_hook(lambda m, args, out: seen.append(args[0].detach().clone()))
+    replay = torch.Generator()
+    replay.set_state(trainer.data_gen.get_state())
+    clean = rotmat_to_rot6d(poses_to_matrices(trainer.train_data.sample(config.batch_size, replay)), "rows")
+    trainer.train_step()
+    fed = seen[0].permute(0, 2, 1)  # (B, 6, 21) → (B, 21, 6)
+    changed_rows = ((fed - clean).abs().amax(dim=(1, 2)) > 1e-3).sum()
+    assert int(changed_rows) == config.batch_size // 2, f"expected {config.batch_size // 2} noisy rows, got {int(changed_rows)}"
