@@ -110,6 +110,9 @@ class Server:
         self._bound.set()
         log.info("tokenmocap %s serving on %s (device %s, engine %s)", __version__, self.address, self._device,
                  cfg.engine)
+        if not cfg.connect:
+            for name, state in available_engines(cfg.models_dir).items():
+                log.info("engine %s: %s", name, "available" if state["available"] else state["reason"])
         return self.address
 
     def _preload(self) -> None:

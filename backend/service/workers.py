@@ -21,6 +21,7 @@ from dataclasses import replace
 
 import zmq
 
+from backend import protocol
 from backend.protocol import ErrorCode, MessageType
 from backend.service.config import ServerConfig
 from backend.service.security import apply_server_curve, start_authenticator
@@ -114,6 +115,8 @@ class Broker:
             sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         front.setsockopt(zmq.MAXMSGSIZE, cfg.limits.max_payload_bytes + cfg.limits.max_header_bytes)
         front.setsockopt(zmq.RCVHWM, 64)
+        front.setsockopt(zmq.HEARTBEAT_IVL, protocol.HEARTBEAT_INTERVAL_MS)
+        front.setsockopt(zmq.HEARTBEAT_TIMEOUT, protocol.HEARTBEAT_TIMEOUT_MS)
         if cfg.curve is not None:
             self._auth = start_authenticator(self._context, cfg.curve)
             apply_server_curve(front, cfg.curve)
@@ -243,8 +246,6 @@ class Broker:
         self._context.term()
 
     def _refuse(self, front: zmq.Socket) -> None:
-        from backend import protocol
-
         while True:
             try:
                 frames = front.recv_multipart(zmq.NOBLOCK)
