@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
 
 from backend.geometry import axis_angle_to_rotmat, rotmat_to_axis_angle
 
@@ -106,8 +107,6 @@ def _rotate_root(root_aa: np.ndarray, rot_deg: float) -> np.ndarray:
     """Apply the in-plane image rotation (about the camera z axis, by −rot) to the root orientation."""
     if rot_deg == 0:
         return root_aa
-    import torch
-
     rad = np.deg2rad(-rot_deg)
     rz = np.array([[np.cos(rad), -np.sin(rad), 0.0], [np.sin(rad), np.cos(rad), 0.0], [0.0, 0.0, 1.0]])
     r = axis_angle_to_rotmat(torch.from_numpy(root_aa.astype(np.float64)))

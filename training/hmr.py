@@ -20,7 +20,8 @@ error is within their threshold, 3D keypoints count only when 3D GT or 2D-valid,
 Outputs in ``out_dir``: ``last.ckpt`` (resume), ``tokenhmr_model.ckpt`` (``{'state_dict'}`` with ``backbone.*`` and
 ``smpl_head.*``, the official layout), a copy of the ``tokenizer.pth`` used, ``model_config.yaml`` (official keys),
 ``backbone.json`` (ViT sizes), ``model.safetensors``, ``metrics.jsonl``. Load them with
-``backend.models.load_tokenhmr(ckpt, tokenizer, model_config, backbone=backend.models.tiny.backbone_config_from_json(...))``.
+``backend.models.load_tokenhmr(ckpt, tokenizer, model_config, backbone=cfg)`` with
+``cfg = backend.models.tiny.backbone_config_from_json(json.load(open('backbone.json')))``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import torch
 import torch.nn as nn
 from safetensors.torch import save_file
 
-from backend.body import SMPLBody, load_joint_regressor_extra, load_smpl_mean_params
+from backend.body import SMPLBody, load_smpl_mean_params
 from backend.geometry import axis_angle_to_rotmat
 from backend.models import (
     PoseTokenDecoder,
@@ -173,7 +174,8 @@ def compute_losses(
     a = config.loose_weight
     if use_tals:
         m2d = tals_keypoint_2d_masks(pred["keypoints_2d"], kp2d_gt, thresholds["keypoints_2d"])
-        l2d = keypoint_2d_loss(pred["keypoints_2d"], torch.cat([kp2d_gt[..., :2], m2d.full[..., None]], -1), m2d.weak, a)
+        kp2d_full = torch.cat([kp2d_gt[..., :2], m2d.full[..., None]], -1)  # confidence now excludes weak keypoints
+        l2d = keypoint_2d_loss(pred["keypoints_2d"], kp2d_full, m2d.weak, a)
         conf3 = kp3d_gt[..., 3] * ((gt_3d[:, None] + m2d.full) > 0.5).to(kp3d_gt.dtype)
         l3d = keypoint_3d_loss(pred["keypoints_3d"], torch.cat([kp3d_gt[..., :3], conf3[..., None]], -1))
         mgo = tals_pose_masks(pred["global_orient"], gt_go, thresholds["global_orient"], has_pose, gt_3d)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from backend.body import SMPLBody
-from backend.geometry import axis_angle_to_rotmat
+from backend.geometry import axis_angle_to_rotmat, rotmat_to_axis_angle
 from training.augment import NO_AUGMENT, AugmentConfig, crop_and_augment, draw_augmentation
 from training.pose_data import random_body_poses
 from training.webdataset import ShardIndex, index_shards, read_item, write_shards
@@ -129,8 +129,6 @@ def write_synthetic_hmr_shards(
     betas = torch.from_numpy(rng.normal(0.0, 0.5, (num_samples, 10))).float()
     with torch.no_grad():
         out = smpl(root_rot[:, None], axis_angle_to_rotmat(torch.cat([body, hands], 1)), betas)
-    from backend.geometry import rotmat_to_axis_angle
-
     root_aa = rotmat_to_axis_angle(root_rot)
     joints = out.joints.numpy()  # (N,44,3)
     samples = []

@@ -112,7 +112,8 @@ def write_synthetic_data(folder: str | Path, train_frames: int, val_frames: int,
     """
     folder = Path(folder)
     files = write_synthetic_smpl_files(folder / "body_models", seed=seed)
-    split = {"SYNTH_A": train_frames // 2, "SYNTH_B": train_frames // 4, "SYNTH_C": train_frames - 3 * (train_frames // 4)}
+    quarter = train_frames // 4
+    split = {"SYNTH_A": 2 * quarter, "SYNTH_B": quarter, "SYNTH_C": train_frames - 3 * quarter}
     write_synthetic_pose_folder(folder / "poses", split, "train", seed=seed)
     write_synthetic_pose_folder(folder / "poses", {"SYNTH_VAL": val_frames}, "val", seed=seed + 1)
     return str(folder / "poses"), str(files.smpl_path)

@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parents[2]
 def test_yaml_config_nested_and_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "hmr.yaml"
     path.write_text(
-        "train_data:\n  COCO: {shards: ['coco/*.tar'], weight: 0.1}\n  BEDLAM: {shards: ['b/*.tar'], weight: 0.18, gt_3d: true}\n"
+        "train_data:\n  COCO: {shards: ['coco/*.tar'], weight: 0.1}\n"
+        "  BEDLAM: {shards: ['b/*.tar'], weight: 0.18, gt_3d: true}\n"
         "backbone: {embed_dim: 32, depth: 1, num_heads: 2, img_size: [256, 192]}\nlr_milestones: [10, 20]\n"
     )
     cfg = load_config(HMRTrainConfig, path)

@@ -27,7 +27,11 @@ def _bodies(n: int, depth_spread: float, seed: int = 0) -> np.ndarray:
     """(n, 44, 3) keypoints of a 1.7 m tall 'body' 4 m in front of the camera, depth spread ± depth_spread."""
     rng = np.random.default_rng(seed)
     pts = np.stack(
-        [rng.uniform(-0.4, 0.4, (n, 44)), rng.uniform(-0.85, 0.85, (n, 44)), rng.uniform(-1, 1, (n, 44)) * depth_spread],
+        [
+            rng.uniform(-0.4, 0.4, (n, 44)),
+            rng.uniform(-0.85, 0.85, (n, 44)),
+            rng.uniform(-1, 1, (n, 44)) * depth_spread,
+        ],
         -1,
     )
     pts[..., 0] += rng.uniform(-0.5, 0.5, (n, 1))

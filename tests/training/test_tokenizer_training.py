@@ -19,7 +19,7 @@ from training.pose_data import (
     noise_multiplier,
     write_synthetic_pose_folder,
 )
-from training.runtime import Runtime, lr_factor, make_lr_scheduler
+from training.runtime import Runtime, lr_factor, make_lr_scheduler, save_training_checkpoint
 from training.tokenizer import TokenizerTrainer, smoke_config
 
 CPU = Runtime(device=torch.device("cpu"), rank=0, world_size=1, local_rank=0)
@@ -113,8 +113,6 @@ def test_resume_is_exact(smoke_dir: Path, tmp_path: Path) -> None:
     for _ in range(3):
         first.train_step()
     ckpt = tmp_path / "mid.ckpt"
-    from training.runtime import save_training_checkpoint
-
     save_training_checkpoint(ckpt, first.state())
     torch.manual_seed(12345)  # disturb the global RNG: resume must restore it
     resumed = TokenizerTrainer(config, CPU)
@@ -156,4 +154,5 @@ def test_training_step_feeds_noisy_poses_to_the_encoder(smoke_dir: Path, tmp_pat
     trainer.train_step()
     fed = seen[0].permute(0, 2, 1)  # (B, 6, 21) → (B, 21, 6)
     changed_rows = ((fed - clean).abs().amax(dim=(1, 2)) > 1e-3).sum()
-    assert int(changed_rows) == config.batch_size // 2, f"expected {config.batch_size // 2} noisy rows, got {int(changed_rows)}"
+    half = config.batch_size // 2
+    assert int(changed_rows) == half, f"expected {half} noisy rows, got {int(changed_rows)}"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-import pytest
 import torch
 
-from backend.models.quantizer import QuantizeEMAReset
+from backend.geometry import axis_angle_to_rotmat as axis_angle_to_matrix
+from backend.models import QuantizeEMAReset
 from training import (
     codebook_usage,
     keypoint_2d_loss,
@@ -17,7 +17,6 @@ from training import (
     tals_pose_masks,
     tokenizer_losses,
 )
-from backend.geometry import axis_angle_to_rotmat as axis_angle_to_matrix
 from training.losses import joint_angle_error
 
 
@@ -66,7 +65,8 @@ def test_quantizer_forward_losses_and_straight_through() -> None:
     q = _quantizer(torch.tensor([[0.0, 0.0], [1.0, 1.0]]), torch.tensor([1.0, 1.0])).eval()
     latent = torch.tensor([[[0.2, 0.9], [0.1, 1.2]]], requires_grad=True)  # (B=1, D=2, T=2)
     quantized, commit, ppl = q(latent)
-    # token 0 = (0.2, 0.1) → code 0, token 1 = (0.9, 1.2) → code 1; squared errors 0.04+0.01+0.01+0.04 → mean 0.025
+    # token 0 = (0.2, 0.1) → code 0, token 1 = (0.9, 1.2) → code 1;
+    # squared errors 0.04 + 0.01 + 0.01 + 0.04 → mean 0.025
     value = float(commit.detach())
     assert abs(value - 0.025) < 1e-6, f"expected commitment loss 0.025, got {value}"
     assert abs(float(ppl) - 2.0) < 1e-4, f"two codes used once each: expected perplexity 2, got {float(ppl)}"
