@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from backend import protocol
-from backend.protocol import ErrorCode, Message, ProtocolError
+from backend.protocol import ErrorCode, ProtocolError
 
 
 def _frames(header: dict, *payloads) -> list:

@@ -11,11 +11,9 @@ import time
 
 import cv2
 import numpy as np
-import pytest
 import zmq
 
 from backend import protocol
-from backend.protocol import ErrorCode
 
 from .test_model_service import BOXES, _assert_people_close
 
@@ -101,7 +99,7 @@ def make_bad_message(rng: random.Random, i: int, jpeg: bytes) -> tuple[list, str
     return [json.dumps(header).encode(), png], rid
 
 
-def _expected_reply_ok(frames_sent: list, expected_id: str | None, header: dict) -> str | None:
+def _expected_reply_ok(expected_id: str | None, header: dict) -> str | None:
     """None if the reply is acceptable, else why not."""
     if header.get("type") != "error":
         return f"expected an error reply, got {header}"
@@ -147,7 +145,7 @@ def test_thousands_of_bad_messages_then_a_valid_request(start_server, installed_
                     problems.append(f"reply without an id while none was expected: {reply.header}")
                     continue
             expected_id = in_flight.pop(key, "missing")
-            why = _expected_reply_ok([], expected_id, reply.header)
+            why = _expected_reply_ok(expected_id, reply.header)
             if why:
                 problems.append(why)
             if replies == 500:
