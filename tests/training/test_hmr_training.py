@@ -168,3 +168,23 @@ def test_resume_is_exact(smoke_dir: Path, tmp_path: Path) -> None:
     diff = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
     assert diff == 0.0, f"resumed run differs from the straight run by {diff}"
     assert resumed.step == straight.step == 4, f"steps {resumed.step} vs {straight.step}"
+
+
+def test_our_tokenizer_file_and_a_pretrained_backbone_initialise_training(smoke_dir: Path, tmp_path: Path) -> None:
+    """A tokenizer exported by training.tokenizer feeds the HMR trainer; an HMR checkpoint's backbone loads."""
+    from backend.models import PoseVQVAE
+    from training.hmr import export_tokenhmr
+    from training.tokenizer import TokenizerTrainConfig, export_tokenizer
+
+    base = smoke_config(smoke_dir)
+    arch = HMRTrainer(base, CPU).model.config.tokenizer
+    vqvae = PoseVQVAE(arch)
+    torch.nn.init.normal_(vqvae.quantizer.codebook)
+    export_tokenizer(vqvae, TokenizerTrainConfig(arch=arch), tmp_path / "tok")
+    first = HMRTrainer(replace(base, tokenizer_path=str(tmp_path / "tok" / "tokenizer.pth")), CPU)
+    codebook = first.model.token_decoder.quantizer.codebook
+    assert torch.equal(codebook, vqvae.quantizer.codebook), "the trainer did not load our tokenizer's codebook"
+    export_tokenhmr(first.model, replace(base, tokenizer_path=str(tmp_path / "tok" / "tokenizer.pth")), tmp_path / "m")
+    second = HMRTrainer(replace(base, pretrained_backbone=str(tmp_path / "m" / "tokenhmr_model.ckpt"), seed=5), CPU)
+    a, b = first.model.backbone.state_dict(), second.model.backbone.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a), "pretrained backbone weights were not loaded"
