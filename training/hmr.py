@@ -264,9 +264,12 @@ class HMRTrainer:
         return {k: v.to(self.runtime.device, non_blocking=True) for k, v in batch.items()}
 
     def common_step(self, batch: dict[str, torch.Tensor], stage: str) -> dict[str, torch.Tensor]:
-        """Forward + losses, shared by train and val (TALS only in training)."""
+        """Forward + losses, shared by train and val (TALS only in training; val adds the keypoint MPJPE)."""
         pred = self.forward(batch["img"], self.config.bf16)
-        return compute_losses(pred, batch, self.config, self.thresholds, self.config.tals and stage == "train")
+        losses = compute_losses(pred, batch, self.config, self.thresholds, self.config.tals and stage == "train")
+        if stage != "train":
+            losses["mpjpe_mm"] = keypoint_mpjpe_mm(pred["keypoints_3d"].detach(), batch["keypoints_3d"])
+        return losses
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One optimiser step; returns the logged scalars."""
@@ -293,11 +296,7 @@ class HMRTrainer:
         sums: dict[str, float] = {}
         loader = self._loader(items, weights, 0, self.config.val_batches, self.config.seed + 7919)
         for n, batch in enumerate(loader, start=1):
-            batch = self._to_device(batch)
-            pred = self.forward(batch["img"], self.config.bf16)
-            losses = compute_losses(pred, batch, self.config, self.thresholds, use_tals=False)
-            losses["mpjpe_mm"] = keypoint_mpjpe_mm(pred["keypoints_3d"], batch["keypoints_3d"])
-            for k, v in losses.items():
+            for k, v in self.common_step(self._to_device(batch), "val").items():
                 sums[k] = sums.get(k, 0.0) + float(v)
         return {f"val/{k}": v / n for k, v in sums.items()}
 
