@@ -27,6 +27,7 @@ __all__ = [
     "add_joint_noise",
     "load_pose_collection",
     "noise_multiplier",
+    "poses_to_matrices",
     "random_body_poses",
     "write_synthetic_pose_folder",
 ]
