@@ -99,9 +99,11 @@ def _camera_orient(cam_rotation: np.ndarray, world_orient_aa: np.ndarray) -> np.
 
 
 def _bbox_from_keypoints(kp: np.ndarray, conf: np.ndarray, scale: float = 1.2) -> np.ndarray | None:
-    """Square-ish box around confident keypoints, enlarged by ``scale`` (the SPIN / HMR 2.0 3DPW protocol)."""
-    ok = conf > 0.3
-    if ok.sum() < 6:
+    """The SPIN 3DPW test box (``datasets/preprocess/pw3d.py``, used by every later 3DPW evaluation): the tight box
+    of the keypoints with confidence > 0, made square on its longer side and enlarged by ``scale``. None when no
+    keypoint has confidence (SPIN would fail on such a frame; the 3DPW test split has none)."""
+    ok = conf > 0
+    if not ok.any():
         return None
     pts = kp[ok]
     lo, hi = pts.min(0), pts.max(0)

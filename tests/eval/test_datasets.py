@@ -54,6 +54,21 @@ def test_3dpw_reader_moves_orientation_to_camera_and_skips_invalid(tmp_path):
     assert s.image_path == tmp_path / "imageFiles" / "courtyard_test_00" / "image_00001.jpg"
 
 
+def test_3dpw_box_is_spins_any_confidence_keypoint_box(tmp_path):
+    # SPIN's 3DPW test box: every keypoint with confidence > 0 counts, however few and however low.
+    seq = write_3dpw(tmp_path)
+    kp = seq["poses2d"][0]
+    kp[1, 2] = 0.0
+    kp[1, :, 3] = [40.0, 90.0, 0.05]  # one barely confident keypoint
+    kp[1, :, 7] = [140.0, 290.0, 0.9]
+    with open(tmp_path / "sequenceFiles" / "test" / "courtyard_test_00.pkl", "wb") as f:
+        pickle.dump(seq, f, protocol=2)
+    samples = {s.frame_index: s for s in read_3dpw(tmp_path, "test")}
+    assert sorted(samples) == [0, 1], "two confident keypoints are enough for a box"
+    # tight box x 40..140, y 90..290 -> square of side 1.2 * 200 = 240 centred at (90, 190)
+    np.testing.assert_allclose(samples[1].bbox_xyxy, [90 - 120, 190 - 120, 90 + 120, 190 + 120], atol=1e-12)
+
+
 def test_3dpw_missing_split_says_where_to_get_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="sequenceFiles/test"):
         list(read_3dpw(tmp_path, "test"))
