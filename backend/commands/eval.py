@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
+import time
 from pathlib import Path
 
 NAME = "eval"
@@ -52,6 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="engine(s), comma-separated, one table row each: tokenhmr, hmr2, lite")
     parser.add_argument("--protocol", default="full", choices=("full", "crop30", "crop50"),
                         help="3DPW/EMDB: full image, or the bottom 30%% / 50%% of each person cut away")
+    parser.add_argument("--joints", default="auto", choices=("auto", "lsp14", "smpl24"),
+                        help="3DPW/EMDB joints for MPJPE / PA-MPJPE: lsp14 (14 LSP joints of the H36M regressor), "
+                             "smpl24 (24 SMPL joints, neutral J_regressor); auto: lsp14 on 3DPW, smpl24 on EMDB, "
+                             "as TokenHMR's eval.py")
     parser.add_argument("--out", type=Path, required=True, help="report JSON; the plot is written beside it (.png)")
     parser.add_argument("--models-dir", type=Path, default=None, help="installed models (default: user data dir)")
     parser.add_argument("--smpl-dir", type=Path, default=None,
@@ -85,14 +91,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class _Progress:
-    def __init__(self, what: str, total: int | None) -> None:
+    """A text progress bar on stderr: ``  what [########......]  57%  4/7  2.1/s  ETA 0:00:01``.
+
+    Without a known total it shows the count and the rate. Redraws at most ten times a second, and always at the end.
+    """
+
+    WIDTH = 30
+
+    def __init__(self, what: str, total: int | None, stream=None) -> None:
         self.what = what
         self.total = total
+        self.stream = stream
+        self.start = time.monotonic()
+        self._last_draw = float("-inf")
+
+    @staticmethod
+    def _clock(seconds: float) -> str:
+        if not math.isfinite(seconds):
+            return "-:--:--"
+        s = int(round(seconds))
+        return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+    def line(self, done: int, now: float | None = None) -> str:
+        """The bar for ``done`` items at time ``now`` (monotonic seconds)."""
+        elapsed = (time.monotonic() if now is None else now) - self.start
+        rate = done / elapsed if elapsed > 0 else float("nan")
+        if not self.total:
+            return f"  {self.what}: {done}  {rate:.1f}/s"
+        frac = min(max(done / self.total, 0.0), 1.0)
+        filled = int(frac * self.WIDTH)
+        eta = (self.total - done) / rate if rate and math.isfinite(rate) and rate > 0 else float("nan")
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        return f"  {self.what} [{bar}] {frac:4.0%}  {done}/{self.total}  {rate:.1f}/s  ETA {self._clock(eta)}"
 
     def __call__(self, done: int) -> None:
-        total = f"/{self.total}" if self.total else ""
-        sys.stderr.write(f"\r  {self.what}: {done}{total}")
-        sys.stderr.flush()
+        now = time.monotonic()
+        if now - self._last_draw < 0.1 and done != self.total:
+            return
+        self._last_draw = now
+        stream = self.stream or sys.stderr
+        stream.write("\r" + self.line(done, now))
+        stream.flush()
 
 
 def _close(engine) -> None:
@@ -135,12 +174,18 @@ def _run_bodies(args: argparse.Namespace, models: Path) -> int:
 
     from backend.engine import make_engine
     from backend.eval import CROP_PROTOCOLS, evaluate_bodies, format_body_table, plot_body_report, write_report_json
+    from backend.eval.body_eval import lsp14_joint_set, smpl24_joint_set
     from backend.eval.body_model import H36M_REGRESSOR_FILE, GenderedSMPL, load_h36m_regressor
 
-    regressor = load_h36m_regressor(args.h36m_regressor or models / H36M_REGRESSOR_FILE)
     bodies = GenderedSMPL(args.smpl_dir or models / "smpl")
+    joints = args.joints if args.joints != "auto" else ("smpl24" if args.dataset == "emdb" else "lsp14")
+    if joints == "lsp14":
+        joint_set = lsp14_joint_set(load_h36m_regressor(args.h36m_regressor or models / H36M_REGRESSOR_FILE))
+    else:
+        joint_set = smpl24_joint_set(bodies.joint_regressor("neutral"))
     if args.video and args.protocol != "full":
         raise ValueError(f"--video runs the unmodified frames; it cannot be combined with --protocol {args.protocol}")
+    samples = list(_body_samples(args))  # read once: the progress bar's total, and the same people for every engine
     reports = []
     for name in args.model:
         engine = make_engine(name, models, device=args.device, detector=args.detector if args.video else "full_frame")
@@ -152,9 +197,9 @@ def _run_bodies(args: argparse.Namespace, models: Path) -> int:
         try:
             video = _video_results(args, engine, models) if args.video else None
             report = evaluate_bodies(
-                _body_samples(args), None, bodies, regressor, dataset=args.dataset, engine=name,
+                samples, None, bodies, joint_set, dataset=args.dataset, engine=name,
                 protocol=CROP_PROTOCOLS[args.protocol], load_image=lambda s: _load_image(s.image_path),
-                progress=_Progress(f"{name}: people evaluated", args.limit), reconstruct_batch=reconstruct_batch,
+                progress=_Progress(f"{name}: people", len(samples)), reconstruct_batch=reconstruct_batch,
                 batch_size=args.batch_size, reconstruct_sample=video)
             if args.video:
                 report.protocol = "video" if not args.no_smooth else "video-raw"

@@ -1,13 +1,18 @@
 """Runs an engine over a body dataset and scores it the way the HMR literature does.
 
-Both the prediction and the ground truth go through SMPL; 17 H36M joints are regressed from each mesh with the
-H36M regressor (``J_regressor_h36m.npy``, (17, 6890), from the SPIN / 4D-Humans data download), the 14 LSP joints
-are taken from them, both skeletons are aligned at the pelvis (mid-hips) and MPJPE, PA-MPJPE and MVE are reported in
-millimetres. The ground truth uses the gendered SMPL model of the sample, the prediction the neutral one.
+Both the prediction and the ground truth go through SMPL, joints are regressed from each mesh with a
+:class:`JointSet`, both skeletons are aligned at the pelvis (the mid-point of the hips) and MPJPE, PA-MPJPE and MVE
+are reported in millimetres. The ground truth uses the gendered SMPL model of the sample, the prediction the neutral
+one. Two joint sets:
+
+- ``lsp14``: the 14 LSP joints of the 17 regressed by the H36M regressor (``J_regressor_h36m.npy``, (17, 6890), from
+  the SPIN / 4D-Humans data download), the SPIN / HMR 2.0 convention;
+- ``smpl24``: the 24 SMPL joints of the neutral model's ``J_regressor`` applied to both meshes, pelvis at the
+  mid-point of SMPL joints 1 and 2: what TokenHMR's ``eval.py`` / ``pose_utils.Evaluator`` does for EMDB.
 
 Video smoothness (VIBE / WHAM's "Accel"): for every run of consecutive frames of one person (no gap, no missed
 frame) of at least three frames, the acceleration error
-``‖(p[t-1] − 2p[t] + p[t+1]) − (g[t-1] − 2g[t] + g[t+1])‖`` of the pelvis-aligned 14 LSP joints is averaged over
+``‖(p[t-1] − 2p[t] + p[t+1]) − (g[t-1] − 2g[t] + g[t+1])‖`` of the pelvis-aligned joints is averaged over
 all joints and all interior frames of all runs (mm/frame²).
 """
 
@@ -23,11 +28,11 @@ import numpy as np
 from backend.results import PersonResult
 
 from .datasets import BodySample
-from .pose_metrics import acceleration_error, align_by_pelvis, mpjpe, pa_mpjpe
+from .pose_metrics import LSP14_LEFT_HIP, LSP14_RIGHT_HIP, acceleration_error, align_by_pelvis, mpjpe, pa_mpjpe
 from .protocols import CROP_PROTOCOLS, CropProtocol, apply_crop_protocol
 
-__all__ = ["H36M_TO_LSP14", "LSP14_NAMES", "BodyEvalReport", "consecutive_runs", "evaluate_bodies",
-           "lsp14_from_vertices"]
+__all__ = ["H36M_TO_LSP14", "LSP14_NAMES", "SMPL24_NAMES", "BodyEvalReport", "JointSet", "consecutive_runs",
+           "evaluate_bodies", "lsp14_from_vertices", "lsp14_joint_set", "smpl24_joint_set"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +40,11 @@ logger = logging.getLogger(__name__)
 H36M_TO_LSP14 = (6, 5, 4, 1, 2, 3, 16, 15, 14, 11, 12, 13, 8, 10)
 LSP14_NAMES = ("right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle", "right_wrist",
                "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist", "neck", "head_top")
+
+SMPL24_NAMES = ("pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
+                "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head",
+                "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+                "left_hand", "right_hand")
 
 # (gender, global_orient (3,), body_pose (69,), betas (10,)) -> vertices (V, 3)
 VerticesFn = Callable[[str, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -64,6 +74,58 @@ def lsp14_from_vertices(vertices: np.ndarray, j_regressor_h36m: np.ndarray) -> n
     return joints[:, list(H36M_TO_LSP14)]
 
 
+@dataclass(frozen=True)
+class JointSet:
+    """Which joints the 3D errors are computed on.
+
+    Attributes:
+        name: label used in reports ("lsp14", "smpl24").
+        regressor: (R, V) joint regressor applied to the mesh vertices.
+        indices: rows of the regressed joints that are kept, in report order.
+        names: one name per kept joint.
+        hips: positions (in the kept joints) of the two hips; their mid-point is the pelvis both skeletons are
+            aligned at.
+    """
+
+    name: str
+    regressor: np.ndarray
+    indices: tuple[int, ...]
+    names: tuple[str, ...]
+    hips: tuple[int, int]
+
+    def __post_init__(self) -> None:
+        reg = np.asarray(self.regressor)
+        if reg.ndim != 2 or max(self.indices) >= reg.shape[0]:
+            raise ValueError(f"{self.name}: the regressor must be (R, V) with R > {max(self.indices)}; got {reg.shape}")
+        if len(self.names) != len(self.indices) or max(self.hips) >= len(self.indices):
+            raise ValueError(f"{self.name}: names must match indices and hips must index the kept joints")
+
+    def joints(self, vertices: np.ndarray) -> np.ndarray:
+        """(N, V, 3) vertices -> (N, J, 3) kept joints."""
+        vertices = np.asarray(vertices, dtype=np.float64)
+        reg = np.asarray(self.regressor, dtype=np.float64)
+        if reg.shape[1] != vertices.shape[1]:
+            raise ValueError(f"{self.name}: regressor is {reg.shape}, the mesh has {vertices.shape[1]} vertices")
+        return np.einsum("jv,nvc->njc", reg, vertices)[:, list(self.indices)]
+
+
+def lsp14_joint_set(j_regressor_h36m: np.ndarray) -> JointSet:
+    """The 14 LSP joints of the H36M regressor, aligned at the mid-point of the LSP hips (SPIN / HMR 2.0)."""
+    reg = np.asarray(j_regressor_h36m, dtype=np.float64)
+    if reg.ndim != 2 or reg.shape[0] != 17:
+        raise ValueError(f"H36M regressor must be (17, V); got {reg.shape}")
+    return JointSet("lsp14", reg, H36M_TO_LSP14, LSP14_NAMES, (LSP14_LEFT_HIP, LSP14_RIGHT_HIP))
+
+
+def smpl24_joint_set(j_regressor_smpl: np.ndarray) -> JointSet:
+    """The 24 SMPL joints of the (neutral) model's ``J_regressor``, aligned at the mid-point of joints 1 and 2 (the
+    hips): TokenHMR's EMDB evaluation."""
+    reg = np.asarray(j_regressor_smpl, dtype=np.float64)
+    if reg.ndim != 2 or reg.shape[0] != 24:
+        raise ValueError(f"SMPL joint regressor must be (24, V); got {reg.shape}")
+    return JointSet("smpl24", reg, tuple(range(24)), SMPL24_NAMES, (1, 2))
+
+
 @dataclass
 class BodyEvalReport:
     """Errors of one engine on one dataset split under one protocol (millimetres)."""
@@ -71,6 +133,7 @@ class BodyEvalReport:
     dataset: str
     engine: str
     protocol: str
+    joints: str = "lsp14"  # the JointSet the 3D errors are computed on
     num_samples: int = 0
     num_missed: int = 0
     mpjpe_mm: float = float("nan")
@@ -149,7 +212,7 @@ def evaluate_bodies(
     samples: Iterable[BodySample],
     reconstruct: ReconstructFn | None,
     vertices_fn: VerticesFn,
-    j_regressor_h36m: np.ndarray,
+    joint_set: JointSet | np.ndarray,
     *,
     dataset: str,
     engine: str,
@@ -166,7 +229,8 @@ def evaluate_bodies(
         samples: ground-truth people (e.g. from ``read_3dpw``).
         reconstruct: the engine call for one person box (None when ``reconstruct_batch`` is given).
         vertices_fn: SMPL forward for a gender and axis-angle parameters.
-        j_regressor_h36m: (17, V) H36M regressor.
+        joint_set: the joints the errors are computed on; a bare (17, V) array is the H36M regressor
+            (``lsp14_joint_set``).
         dataset, engine: labels for the report.
         protocol: input protocol (full image, or a boundary crop).
         load_image: reads a sample's BGR image.
@@ -193,7 +257,10 @@ def evaluate_bodies(
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1; got {batch_size}")
         results = _batched(samples, reconstruct_batch, batch_size, protocol, load_image)
-    report = BodyEvalReport(dataset=dataset, engine=engine, protocol=protocol.name)
+    if not isinstance(joint_set, JointSet):
+        joint_set = lsp14_joint_set(joint_set)
+    hips = list(joint_set.hips)
+    report = BodyEvalReport(dataset=dataset, engine=engine, protocol=protocol.name, joints=joint_set.name)
     if protocol.fraction > 0:
         report.notes.append(f"{protocol.name}: the bottom {protocol.fraction:.0%} of each person box is blanked "
                             "(our definition of the boundary-crop protocol)")
@@ -208,11 +275,11 @@ def evaluate_bodies(
             continue
         gt_v = vertices_fn(sample.gender, sample.global_orient, sample.body_pose, sample.betas)[None]
         pred_v = _aa_to_result_vertices(vertices_fn, person)[None]
-        gt_j = lsp14_from_vertices(gt_v, j_regressor_h36m)
-        pred_j = lsp14_from_vertices(pred_v, j_regressor_h36m)
-        gt_pelvis = gt_j[:, [2, 3]].mean(axis=1, keepdims=True)
-        pred_pelvis = pred_j[:, [2, 3]].mean(axis=1, keepdims=True)
-        gt_ja, pred_ja = align_by_pelvis(gt_j), align_by_pelvis(pred_j)
+        gt_j = joint_set.joints(gt_v)
+        pred_j = joint_set.joints(pred_v)
+        gt_pelvis = gt_j[:, hips].mean(axis=1, keepdims=True)
+        pred_pelvis = pred_j[:, hips].mean(axis=1, keepdims=True)
+        gt_ja, pred_ja = align_by_pelvis(gt_j, *hips), align_by_pelvis(pred_j, *hips)
         per_joint = np.linalg.norm(pred_ja - gt_ja, axis=-1)[0] * 1000.0
         tracks.setdefault((sample.sequence, sample.person_index), []).append(
             (sample.frame_index, pred_ja[0], gt_ja[0]))
@@ -231,7 +298,7 @@ def evaluate_bodies(
         report.pa_mpjpe_mm = float(np.mean([r[2] for r in rows]))
         report.mve_mm = float(np.mean([r[3] for r in rows]))
         per_joint = np.mean([r[4] for r in rows], axis=0)
-        report.per_joint_mm = {name: float(v) for name, v in zip(LSP14_NAMES, per_joint)}
+        report.per_joint_mm = {name: float(v) for name, v in zip(joint_set.names, per_joint)}
         for seq in sorted({r[0] for r in rows}):
             sel = [r for r in rows if r[0] == seq]
             report.per_sequence_mm[seq] = {"mpjpe": float(np.mean([r[1] for r in sel])),

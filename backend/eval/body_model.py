@@ -42,6 +42,10 @@ class GenderedSMPL:
             self._models[gender] = SMPLBody.from_files(path).eval()
         return self._models[gender]
 
+    def joint_regressor(self, gender: str = "neutral") -> np.ndarray:
+        """The model's (24, V) SMPL joint regressor (TokenHMR scores EMDB with the neutral one on both meshes)."""
+        return self._model(gender).J_regressor.double().numpy()
+
     @torch.no_grad()
     def __call__(self, gender: str, global_orient: np.ndarray, body_pose: np.ndarray, betas: np.ndarray) -> np.ndarray:
         """Vertices (V, 3) in metres for axis-angle ``global_orient`` (3,), ``body_pose`` (69,), ``betas`` (≤10,)."""

@@ -119,8 +119,9 @@ def _bar_panel(title: str, labels: list[str], values: list[float], width: int, h
 
 
 def plot_body_report(report: BodyEvalReport, path: str | Path) -> None:
-    """Writes a PNG with two bar charts: MPJPE per LSP joint, and MPJPE per sequence (at most 30 shown)."""
-    joints = _bar_panel(f"{report.engine} on {report.dataset} ({report.protocol}): MPJPE per joint",
+    """Writes a PNG with two bar charts: MPJPE per joint (of the report's joint set), and MPJPE per sequence (at
+    most 30 shown)."""
+    joints = _bar_panel(f"{report.engine} on {report.dataset} ({report.protocol}): MPJPE per {report.joints} joint",
                         list(report.per_joint_mm), list(report.per_joint_mm.values()), 900, 330)
     seqs = sorted(report.per_sequence_mm.items(), key=lambda kv: -kv[1]["mpjpe"])[:30]
     sequences = _bar_panel("MPJPE per sequence (worst first)", [k for k, _ in seqs], [v["mpjpe"] for _, v in seqs],

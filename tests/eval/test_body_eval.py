@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from backend.eval.body_eval import consecutive_runs, evaluate_bodies, lsp14_from_vertices
+from backend.eval.body_eval import (
+    SMPL24_NAMES,
+    consecutive_runs,
+    evaluate_bodies,
+    lsp14_from_vertices,
+    lsp14_joint_set,
+    smpl24_joint_set,
+)
 from backend.eval.datasets import BodySample
 from backend.eval.pose_metrics import align_by_pelvis
 from backend.eval.protocols import CROP_PROTOCOLS
@@ -140,3 +147,38 @@ def test_batched_reconstruction_gives_the_same_report():
     with pytest.raises(ValueError, match="reconstruct or reconstruct_batch"):
         evaluate_bodies(samples, None, rigid_vertices, REGRESSOR, dataset="toy", engine="test",
                         load_image=lambda s: np.zeros((30, 30, 3), np.uint8))
+
+
+def test_smpl24_joint_set_is_tokenhmrs_emdb_protocol():
+    # TokenHMR's EMDB evaluation: the SMPL J_regressor on both meshes, all 24 joints, pelvis = mid-point of joints 1, 2.
+    reg24 = np.abs(RNG.normal(size=(24, 60)))
+    reg24 /= reg24.sum(axis=1, keepdims=True)
+    gt_orient, pred_orient = np.zeros(3), np.array([0.2, 0.0, 0.1])
+    samples = [sample("a", 0, gt_orient)]
+    report = evaluate_bodies(samples, lambda image, box: person(pred_orient, beta0=1.0), rigid_vertices,
+                             smpl24_joint_set(reg24), dataset="toy", engine="test",
+                             load_image=lambda s: np.zeros((30, 30, 3), np.uint8))
+    gt_v = rigid_vertices("m", gt_orient, None, np.zeros(10))
+    pr_v = rigid_vertices("n", pred_orient, None, np.array([1.0] + [0.0] * 9))
+    gt_j, pr_j = reg24 @ gt_v, reg24 @ pr_v
+    gt_pelvis, pr_pelvis = gt_j[[1, 2]].mean(0), pr_j[[1, 2]].mean(0)
+    per_joint = np.linalg.norm((pr_j - pr_pelvis) - (gt_j - gt_pelvis), axis=1) * 1000
+    assert report.joints == "smpl24" and list(report.per_joint_mm) == list(SMPL24_NAMES)
+    assert report.mpjpe_mm == pytest.approx(per_joint.mean(), rel=1e-9)
+    assert report.per_joint_mm["right_wrist"] == pytest.approx(per_joint[21], rel=1e-9)
+    expected_mve = np.linalg.norm((pr_v - pr_pelvis) - (gt_v - gt_pelvis), axis=1).mean() * 1000
+    assert report.mve_mm == pytest.approx(expected_mve, rel=1e-9), "MVE is measured after the same pelvis alignment"
+    # The same people scored on LSP14 give other numbers: the joint set matters.
+    lsp = evaluate_bodies(samples, lambda image, box: person(pred_orient, beta0=1.0), rigid_vertices,
+                          lsp14_joint_set(REGRESSOR), dataset="toy", engine="test",
+                          load_image=lambda s: np.zeros((30, 30, 3), np.uint8))
+    assert lsp.joints == "lsp14" and abs(lsp.mpjpe_mm - report.mpjpe_mm) > 1.0
+
+
+def test_joint_set_shapes_are_checked():
+    with pytest.raises(ValueError, match=r"\(24, V\)"):
+        smpl24_joint_set(np.zeros((17, 60)))
+    with pytest.raises(ValueError, match=r"\(17, V\)"):
+        lsp14_joint_set(np.zeros((24, 60)))
+    with pytest.raises(ValueError, match="61 vertices"):
+        smpl24_joint_set(np.zeros((24, 60))).joints(np.zeros((1, 61, 3)))

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import pickle
 import shutil
 
 import cv2
@@ -51,9 +53,63 @@ def test_eval_3dpw_writes_report_plot_and_table(installed, tmp_path, capsys):
     assert report["engine"] == "tokenhmr" and report["dataset"] == "3dpw"
     assert np.isfinite(report["mpjpe_mm"]) and report["pa_mpjpe_mm"] <= report["mpjpe_mm"] + 1e-6
     assert set(report["per_sequence_mm"]) == {"courtyard_test_00"}
+    assert report["joints"] == "lsp14" and len(report["per_joint_mm"]) == 14
     assert cv2.imread(str(out.with_suffix(".png"))) is not None
-    printed = capsys.readouterr().out
-    assert "PA-MPJPE" in printed and f"{report['mpjpe_mm']:5.1f}" in printed
+    captured = capsys.readouterr()
+    assert "PA-MPJPE" in captured.out and f"{report['mpjpe_mm']:5.1f}" in captured.out
+    assert "tokenhmr: people [" in captured.err and "100%  2/2" in captured.err, captured.err
+
+
+def write_emdb(root, image_bgr, n=4):
+    """One EMDB sequence in the release layout: P0/<seq>/P0_<seq>_data.pkl and P0/<seq>/images/NNNNN.jpg."""
+    seq = root / "P0" / "09_outdoor_walk"
+    (seq / "images").mkdir(parents=True)
+    for i in range(n):
+        cv2.imwrite(str(seq / "images" / f"{i:05d}.jpg"), image_bgr)
+    rng = np.random.default_rng(2)
+    data = {
+        "gender": "female", "name": "P0_09_outdoor_walk", "emdb1": True, "emdb2": False, "n_frames": n,
+        "good_frames_mask": np.array([True, True, False, True])[:n],
+        "camera": {"intrinsics": np.array([[1000.0, 0, 256], [0, 1000.0, 256], [0, 0, 1]]),
+                   "extrinsics": np.tile(np.eye(4), (n, 1, 1)), "width": 512, "height": 512},
+        "smpl": {"poses_root": np.tile([np.pi, 0.0, 0.0], (n, 1)), "poses_body": rng.normal(0, 0.1, (n, 69)),
+                 "trans": np.zeros((n, 3)), "betas": rng.normal(size=10)},
+        "kp2d": np.zeros((n, 24, 2)),
+        "bboxes": {"bboxes": np.tile([100.0, 40.0, 400.0, 500.0], (n, 1)), "invalid_idxs": np.array([], int)},
+    }
+    with open(seq / "P0_09_outdoor_walk_data.pkl", "wb") as f:
+        pickle.dump(data, f)
+
+
+def test_eval_emdb_scores_the_24_smpl_joints_by_default(installed, tmp_path, capsys):
+    models, smpl_dir = installed
+    write_emdb(tmp_path / "EMDB", skimage.data.astronaut()[:, :, ::-1])
+    out = tmp_path / "emdb.json"
+    args = ["eval", "emdb", "--root", str(tmp_path / "EMDB"), "--model", "tokenhmr", "--models-dir", str(models),
+            "--smpl-dir", str(smpl_dir), "--device", "cpu", "--batch-size", "2", "--out", str(out)]
+    assert cli.main(args) == 0
+    report = json.loads(out.read_text())[0]
+    assert report["dataset"] == "emdb" and report["num_samples"] == 3, report  # frame 2 is not a good frame
+    assert report["joints"] == "smpl24" and list(report["per_joint_mm"])[:3] == ["pelvis", "left_hip", "right_hip"]
+    assert report["per_joint_mm"]["pelvis"] < report["per_joint_mm"]["right_wrist"], "pelvis-aligned"
+    assert cv2.imread(str(out.with_suffix(".png"))) is not None
+    assert "100%  3/3" in capsys.readouterr().err
+    assert cli.main(args + ["--joints", "lsp14"]) == 0
+    lsp = json.loads(out.read_text())[0]
+    assert lsp["joints"] == "lsp14" and len(lsp["per_joint_mm"]) == 14
+    assert lsp["mpjpe_mm"] != pytest.approx(report["mpjpe_mm"], abs=1e-3)
+
+
+def test_progress_bar_shows_fraction_rate_and_eta():
+    from backend.commands.eval import _Progress
+
+    stream = io.StringIO()
+    bar = _Progress("people", 8, stream=stream)
+    line = bar.line(2, now=bar.start + 4.0)
+    assert line == "  people [#######.......................]  25%  2/8  0.5/s  ETA 0:00:12", line
+    assert _Progress("people", None).line(3, now=0.0).startswith("  people: 3  ")
+    bar(8)
+    assert stream.getvalue().startswith("\r  people [" + "#" * 30 + "] 100%  8/8"), stream.getvalue()
 
 
 def test_missing_gendered_model_is_an_error_not_a_fallback(installed, tmp_path):

@@ -9,6 +9,7 @@ from backend.eval.pose_metrics import (
     align_by_pelvis,
     jitter,
     mpjpe,
+    mve,
     pa_mpjpe,
     pck,
     procrustes_align,
@@ -37,6 +38,29 @@ def test_procrustes_recovers_similarity_transform():
     assert mpjpe(pred, gt).min() > 0.1
     np.testing.assert_allclose(pa_mpjpe(pred, gt), np.zeros(4), atol=1e-9)
     np.testing.assert_allclose(procrustes_align(pred, gt), gt, atol=1e-9)
+
+
+def test_pa_mpjpe_hand_computed():
+    # gt: a unit cross; pred: the cross stretched 2x along x. By symmetry the best rotation is the identity and the
+    # best scale is <gt, pred> / |pred|^2 = (2+2+1+1) / (4+4+1+1) = 0.6, so the aligned points are (±1.2, 0, 0) and
+    # (0, ±0.6, 0): errors 0.2, 0.2, 0.4, 0.4, mean 0.3. Shifting and rotating pred changes nothing.
+    gt = np.array([[[1.0, 0, 0], [-1.0, 0, 0], [0, 1.0, 0], [0, -1.0, 0]]])
+    pred = gt * np.array([2.0, 1.0, 1.0])
+    assert pa_mpjpe(pred, gt)[0] == pytest.approx(0.3, abs=1e-12)
+    np.testing.assert_allclose(procrustes_align(pred, gt)[0], [[1.2, 0, 0], [-1.2, 0, 0], [0, 0.6, 0], [0, -0.6, 0]],
+                               atol=1e-12)
+    moved = Rotation.from_euler("z", 40, degrees=True).apply(pred[0])[None] + np.array([3.0, -1.0, 2.0])
+    assert pa_mpjpe(moved, gt)[0] == pytest.approx(0.3, abs=1e-12)
+    # Without alignment: errors 1, 1, 0, 0 -> MPJPE 0.5.
+    assert mpjpe(pred, gt)[0] == pytest.approx(0.5, abs=1e-12)
+
+
+def test_mve_hand_computed():
+    gt = np.zeros((2, 3, 3))
+    pred = np.zeros((2, 3, 3))
+    pred[0, 0] = [0.0, 3.0, 4.0]  # sample 0: errors 5, 0, 0 -> 5/3
+    pred[1] += [1.0, 2.0, 2.0]  # sample 1: every vertex off by 3
+    np.testing.assert_allclose(mve(pred, gt), [5.0 / 3.0, 3.0], atol=1e-12)
 
 
 def test_procrustes_never_reflects():
