@@ -68,7 +68,8 @@ class _ProgressBar:
 
 
 def run(args: argparse.Namespace) -> int:
-    from backend.engine import make_engine
+    from backend.engine import EngineUnavailable, make_engine
+    from backend.lite import LiteUnavailableError
     from backend.paths import models_dir as default_models_dir
     from backend.video import (
         JobFileError,
@@ -93,7 +94,11 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", e)
         return 2
     models = args.models_dir if args.models_dir is not None else default_models_dir()
-    engine = make_engine(args.engine, models, device=args.device, detector=args.detector, max_batch=args.batch)
+    try:
+        engine = make_engine(args.engine, models, device=args.device, detector=args.detector, max_batch=args.batch)
+    except (EngineUnavailable, LiteUnavailableError) as e:  # the message names what to install
+        log.error("%s", e)
+        return 2
     skeleton = skeleton_for_models_dir(models)
     options = JobOptions(start_frame=args.start, end_frame=args.end, smooth=not args.no_smooth,
                          fix_foot_skating=args.fix_foot_skating, fsync_interval_s=args.fsync_interval,

@@ -83,6 +83,11 @@ def _check_resumable(out_dir: Path, job: dict, resume: bool) -> None:
         if old.get(key) != job.get(key):
             raise JobFileError(f"{meta_path}: cannot resume, '{key}' differs (job has {old.get(key)!r}, this run "
                                f"{job.get(key)!r}); use a new --out for a different video or frame range")
+    # One clip, one engine: mixing engines' frames would make tracks jump (different shapes, cameras, poses).
+    if old.get("engine") != job.get("engine"):
+        raise JobFileError(f"{meta_path}: cannot resume, the job's frames were made by the {old.get('engine')!r} "
+                           f"engine and this run uses {job.get('engine')!r}; resume with --engine "
+                           f"{old.get('engine')}, or use a new --out to redo the clip with {job.get('engine')!r}")
 
 
 def run_video_job(video_path: str | Path, out_dir: str | Path, engine: Any, skeleton: SkeletonModel,

@@ -99,3 +99,42 @@ def test_mocap_cli_reports_unreadable_video_before_loading_a_model(tmp_path, cap
         rc = main(["mocap", str(bad), "--out", str(tmp_path / "out"), "--models-dir", str(tmp_path / "none")])
     assert rc == 2, f"expected exit code 2 for an unreadable video, got {rc}"
     assert "broken.mp4" in caplog.text and "cannot open" in caplog.text, f"unexpected message: {caplog.text}"
+
+
+def test_mocap_cli_reports_an_unavailable_engine_without_a_traceback(tmp_path, caplog):
+    from backend.cli import main
+
+    clip = tmp_path / "clip.avi"
+    _write_clip(clip, 25.0, n=3)
+    with caplog.at_level("ERROR"):
+        rc = main(["mocap", str(clip), "--out", str(tmp_path / "out"), "--engine", "tokenhmr",
+                   "--models-dir", str(tmp_path / "no_models"), "--no-progress"])
+    assert rc == 2, f"expected exit code 2 when TokenHMR is not installed, got {rc}"
+    assert "tokenmocap models install" in caplog.text, f"the error must name the fix: {caplog.text}"
+
+
+class _NamedEngine:
+    """A non-staged engine that finds nobody; only its name matters here."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def reconstruct_batch(self, images_bgr, boxes_xyxy=None):
+        return [[] for _ in images_bgr]
+
+
+def test_resume_refuses_frames_from_another_engine(tmp_path):
+    from backend.body import mannequin_rest_body
+    from backend.video import JobOptions, SkeletonModel, run_video_job
+
+    clip = tmp_path / "clip.avi"
+    _write_clip(clip, 25.0, n=6)
+    body = mannequin_rest_body()
+    skeleton = SkeletonModel.from_rest_joints(body.joints, body.parents)
+    out = tmp_path / "job"
+    first = run_video_job(clip, out, _NamedEngine("lite"), skeleton, JobOptions())
+    assert first.complete and first.frames_done == 6, first
+    with pytest.raises(JobFileError, match="'lite' engine and this run uses 'tokenhmr'"):
+        run_video_job(clip, out, _NamedEngine("tokenhmr"), skeleton, JobOptions(), resume=True)
+    again = run_video_job(clip, out, _NamedEngine("lite"), skeleton, JobOptions(), resume=True)
+    assert again.complete and again.frames_resumed == 6 and again.frames_done == 6, again
