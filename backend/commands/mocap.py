@@ -125,4 +125,8 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
     log.info("%d frames (%d resumed), %d tracks -> %s", result.frames_done, result.frames_resumed,
              len(result.track_files), result.summary_path)
+    if not result.track_files:
+        log.warning("no person was tracked: the %s engine did not find anyone in %d consecutive frames (small people "
+                    "in a wide shot need a person detector, e.g. --detector torchvision with its weights installed)",
+                    getattr(engine, "name", args.engine), options.tracker.n_init)
     return 0

@@ -150,7 +150,7 @@ class LiteEngine:
         results = []
         for i, obs in enumerate(people):
             if obs is None:
-                logger.info("lite engine: no person found in %s", "the image" if boxes is None else f"box {i}")
+                logger.debug("lite engine: no person found in %s", "the image" if boxes is None else f"box {i}")
                 continue
             box = None if boxes is None else boxes[i]
             score = None if scores is None else float(scores[i])
