@@ -29,7 +29,16 @@ import torch
 
 from backend.body import SMPLBody
 from backend.models import HMRPredictor, backbone_config_from_json, load_tokenhmr, read_official_model_config
-from backend.vision import cam_crop_to_full, crop_person, focal_length_px
+from backend.vision import (
+    BBOX_SHAPE,
+    CROP_SIZE,
+    FOCAL_LENGTH,
+    IMAGE_MEAN,
+    IMAGE_STD,
+    cam_crop_to_full,
+    crop_person,
+    focal_length_px,
+)
 
 DEFAULT_FILES = {
     "model_config": "model_config.yaml",
@@ -86,6 +95,31 @@ def _smpl_paths(folder: Path, files: dict[str, Path], model_cfg: dict) -> tuple[
     return smpl, extra
 
 
+def _config_rows(model_cfg: dict) -> list[Row]:
+    """The camera and preprocessing constants of ``model_config.yaml`` must be the ones the implementation uses
+    (both released models share them); a fixture made with other values fails here by name, not as a wall of
+    numeric mismatches."""
+    ours = {
+        "EXTRA.FOCAL_LENGTH": [FOCAL_LENGTH],
+        "MODEL.IMAGE_SIZE": [CROP_SIZE],
+        "MODEL.IMAGE_MEAN": list(IMAGE_MEAN),
+        "MODEL.IMAGE_STD": list(IMAGE_STD),
+        "MODEL.BBOX_SHAPE": list(BBOX_SHAPE),
+    }
+    rows = []
+    for key, expected in ours.items():
+        section, name = key.split(".")
+        value = model_cfg.get(section, {}).get(name)
+        if value is None:
+            continue  # absent: the official loader uses the same defaults
+        got = np.atleast_1d(np.asarray(value, dtype=np.float64))
+        ok = got.shape == (len(expected),) and bool(np.allclose(got, expected, rtol=0, atol=1e-12))
+        diff = float(np.abs(got - expected).max()) if got.shape == (len(expected),) else float("nan")
+        note = "" if ok else f"fixture {got.tolist()} but the implementation uses {expected}"
+        rows.append(Row("config", key, got.shape, diff, ok, note))
+    return rows
+
+
 def _preprocess_cases(data: np.lib.npyio.NpzFile) -> list[int]:
     return sorted(int(k.rsplit("_", 1)[1]) for k in data.files if k.startswith("raw_image_"))
 
@@ -112,7 +146,7 @@ def run(folder: Path, rtol: float, atol: float) -> list[Row]:
         }
     net = pred.network
 
-    rows: list[Row] = []
+    rows: list[Row] = _config_rows(model_cfg)
     crops = {}
     if files["preprocess"].is_file():
         pre = np.load(files["preprocess"])
@@ -145,7 +179,7 @@ def run(folder: Path, rtol: float, atol: float) -> list[Row]:
         img_size = np.stack([crops[i][1] for i in order])
         pred_cam = net.pred_cam.numpy().astype(np.float64)
         focal = focal_length_px(img_size)
-        batch_max_focal = np.array([5000.0 / 256.0 * img_size.max()])  # the official demo's img_size.max()
+        batch_max_focal = np.array([FOCAL_LENGTH / CROP_SIZE * img_size.max()])  # the official demo's img_size.max()
         actual.update(
             box_center=box_center,
             box_size=box_size,

@@ -3,6 +3,7 @@ from the files (a fixture folder with another backbone and tokenizer architectur
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -89,4 +90,22 @@ def test_parity_script_derives_sizes_from_the_files(tmp_path):
     _write_fixture(folder, config, seed=5)
     result = _run(folder)
     assert result.returncode == 0, f"parity.py exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-    assert "7/7 keys" in result.stdout, result.stdout
+    assert "12/12 keys" in result.stdout, result.stdout  # 5 config constants + the 7 outputs written above
+
+
+def test_config_constants_other_than_ours_fail_by_name():
+    spec = importlib.util.spec_from_file_location("parity_script", SCRIPT)
+    parity = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = parity  # dataclasses look their module up while the script loads
+    try:
+        spec.loader.exec_module(parity)
+    finally:
+        del sys.modules[spec.name]
+    official = {"EXTRA": {"FOCAL_LENGTH": 5000}, "MODEL": {"IMAGE_SIZE": 256, "IMAGE_MEAN": [0.485, 0.456, 0.406],
+                                                           "IMAGE_STD": [0.229, 0.224, 0.225], "BBOX_SHAPE": [192, 256]}}
+    assert all(r.ok for r in parity._config_rows(official)) and len(parity._config_rows(official)) == 5
+    assert parity._config_rows({"MODEL": {}}) == [], "absent keys take the official defaults"
+    other = {"EXTRA": {"FOCAL_LENGTH": 1000}, "MODEL": {"BBOX_SHAPE": [256, 256]}}
+    failed = {r.key: r.note for r in parity._config_rows(other) if not r.ok}
+    assert set(failed) == {"EXTRA.FOCAL_LENGTH", "MODEL.BBOX_SHAPE"}, failed
+    assert "fixture [1000.0] but the implementation uses [5000.0]" in failed["EXTRA.FOCAL_LENGTH"]
