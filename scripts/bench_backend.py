@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             thread.join(30)
 
     device = engine._device
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"({torch.get_num_threads()} threads)"
     rows = [
         ("model", f"TokenHMR, {args.backbone} backbone, random weights"),
         ("device", f"{device} {name}" + (" bf16 autocast" if device.type == "cuda" else " fp32")),

@@ -18,10 +18,13 @@ from backend.results import PersonResult
 class ProbeEngine:
     name = "probe"
 
-    def __init__(self, max_batch: int = 16, infer_delay_s: float = 0.0) -> None:
+    def __init__(self, max_batch: int = 16, infer_delay_s: float = 0.0, infer_gate: threading.Event | None = None,
+                 ) -> None:
         self.max_batch = max_batch
         self.infer_delay_s = infer_delay_s
+        self.infer_gate = infer_gate  # when given, every forward waits until it is set
         self.batch_sizes: list[int] = []
+        self.prepared = 0  # images cropped so far
         self.infer_started = threading.Event()
 
     def prepare(self, image_bgr, boxes_xyxy=None, detector=None) -> PreparedImage:
@@ -32,6 +35,7 @@ class ProbeEngine:
         for x1, y1, x2, y2 in boxes.astype(int):
             patch = image_bgr[max(y1, 0):max(y2, 1), max(x1, 0):max(x2, 1)]
             crops.append(np.full((3, 4, 4), patch.mean() / 255.0, np.float32))
+        self.prepared += 1
         return PreparedImage(
             image_size_wh=np.array([w, h], np.float32), boxes_xyxy=boxes, scores=np.ones(len(boxes), np.float32),
             crops=np.stack(crops), box_centers=(boxes[:, :2] + boxes[:, 2:]) / 2,
@@ -39,6 +43,8 @@ class ProbeEngine:
 
     def infer(self, crops: np.ndarray) -> dict:
         self.infer_started.set()
+        if self.infer_gate is not None and not self.infer_gate.wait(10):
+            raise TimeoutError("infer_gate was never opened")
         if self.infer_delay_s:
             time.sleep(self.infer_delay_s)
         self.batch_sizes.append(crops.shape[0])

@@ -105,3 +105,25 @@ def test_hog_unavailable_says_how_to_fix():
         pytest.skip("this OpenCV has HOG")
     with pytest.raises(RuntimeError, match="contrib"):
         make_detector("hog")
+
+
+def test_auto_without_torchvision_weights_picks_the_first_offline_detector(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    detector = make_detector("auto", tmp_path / "models")
+    try:
+        expected = "mediapipe" if mediapipe_available()[0] else "hog" if hog_available() else "full_frame"
+        assert detector.name == expected, (detector.name, expected)
+    finally:
+        close = getattr(detector, "close", None)
+        if close is not None:
+            close()
+
+
+def test_auto_falls_back_to_the_whole_frame_when_nothing_else_runs(tmp_path, monkeypatch):
+    import backend.vision.detect as detect
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(detect, "mediapipe_available", lambda: (False, "no lite venv"))
+    monkeypatch.setattr(detect, "hog_available", lambda: False)
+    assert isinstance(make_detector("auto", tmp_path / "models"), FullFrameDetector)
+    assert make_detector("full_frame", tmp_path / "models").name == "full_frame", "explicit choice overridden"

@@ -160,3 +160,25 @@ def test_cuda_bf16_matches_cpu_fp32(installed_models, reference_engine, astronau
         assert actual[key].dtype == np.float32, (key, actual[key].dtype)
         # bf16 keeps about 3 significant digits
         np.testing.assert_allclose(actual[key], expected[key], rtol=5e-2, atol=5e-2, err_msg=key)
+
+
+@pytest.mark.skipif(not mediapipe_available()[0], reason="person detection needs the lite venv (mediapipe): "
+                    f"{mediapipe_available()[1]}")
+def test_request_overrides_the_server_detector(model_server, make_client, astronaut_bgr):
+    """The server's default is the whole frame; a request naming `mediapipe` gets a tight box around the person."""
+    client = make_client(model_server.address, timeout_ms=120_000)
+    whole = client.reconstruct(astronaut_bgr)
+    assert whole["people"][0]["bbox"] == [0.0, 0.0, 512.0, 512.0], whole["people"][0]["bbox"]
+    detected = client.reconstruct(astronaut_bgr, detector="mediapipe")
+    x1, y1, x2, y2 = detected["people"][0]["bbox"]
+    assert x1 < 235 < x2 and y1 < 130 < y2, detected["people"][0]["bbox"]
+    assert (x2 - x1) * (y2 - y1) < 0.8 * 512 * 512, f"not a person box: {detected['people'][0]['bbox']}"
+
+
+def test_unknown_detector_is_a_bad_field_error(model_server, make_client, astronaut_bgr):
+    from backend.client import ServerError
+
+    client = make_client(model_server.address, timeout_ms=60_000)
+    with pytest.raises(ServerError) as info:
+        client.reconstruct(astronaut_bgr, detector="yolo")
+    assert info.value.code == "bad_field" and "unknown detector" in info.value.message, info.value

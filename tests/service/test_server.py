@@ -235,3 +235,67 @@ def test_back_pressure_bounds_the_requests_taken_in(start_server, make_client):
     assert all(h["type"] == MessageType.RESULT for h in answers.values()), {h["type"] for h in answers.values()}
     # at most: 2 waiting to prepare + 1 preparing + 2 waiting for the forward + 2 in the forward + 1 read ahead
     assert peak <= 8, f"the server took in {peak} of 40 requests at once; back-pressure is not working"
+
+
+def test_requests_from_two_clients_share_one_forward_pass(start_server, make_client):
+    """While the forward is busy, two clients' requests are decoded and cropped (the stages run concurrently) and
+    then go through the model together: one batch of 2 whose results each reach their own client."""
+    gate = threading.Event()
+    engine = ProbeEngine(infer_gate=gate)
+    running = start_server(engine_factory=lambda name: engine, batch_wait_ms=50.0)
+    blocker_client, alice, bob = (make_client(running.address) for _ in range(3))
+    blocker = blocker_client.send(MessageType.RECONSTRUCT, *blocker_client.image_fields(_image(5)))
+    assert engine.infer_started.wait(5), "the first request never reached the engine"
+    sent = {alice.send(MessageType.RECONSTRUCT, *alice.image_fields(_image(60))): (alice, 60),
+            bob.send(MessageType.RECONSTRUCT, *bob.image_fields(_image(180))): (bob, 180)}
+    deadline = time.monotonic() + 5
+    while running.server.pipeline._infer_q.qsize() < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert engine.prepared == 3, f"only {engine.prepared} image(s) prepared while the forward was busy"
+    assert running.server.pipeline._infer_q.qsize() == 2, "both requests should wait for the forward"
+    gate.set()
+    reply = blocker_client.receive(5000)
+    assert reply is not None and reply.id == blocker and reply.type == MessageType.RESULT, reply
+    for rid, (client, value) in sent.items():
+        reply = client.receive(5000)
+        assert reply is not None and reply.id == rid and reply.type == MessageType.RESULT, reply
+        person = reply.header["people"][0]
+        assert abs(person["score"] * 255 - value) < 1e-3, (value, person["score"])
+        assert person["cam_crop"][2] == 2, f"request {rid} ran in a batch of {person['cam_crop'][2]}, expected 2"
+    assert engine.batch_sizes == [1, 2], engine.batch_sizes
+
+
+def test_lazy_pirate_resends_the_same_id_on_a_fresh_socket(zmq_context, make_client):
+    """A server that swallows the first request: the client times out, closes its socket, connects a new one
+    (a new identity) and resends the same request id, which is answered."""
+    import zmq
+
+    router = zmq_context.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.bind("tcp://127.0.0.1:*")
+    address = router.getsockopt_string(zmq.LAST_ENDPOINT)
+    seen: list[tuple[bytes, dict]] = []
+
+    def swallow_then_answer() -> None:
+        for attempt in range(2):
+            if not router.poll(5000):
+                return
+            identity, frame = router.recv_multipart()
+            header = protocol.decode([frame]).header
+            seen.append((identity, header))
+            if attempt == 1:
+                router.send_multipart([identity, *protocol.encode(protocol.make_header(
+                    MessageType.PONG, header["id"], time_ms=0.0))])
+
+    thread = threading.Thread(target=swallow_then_answer)
+    thread.start()
+    try:
+        client = make_client(address, timeout_ms=300, retries=2)
+        assert client.ping(timeout_ms=300, retries=2) > 0
+    finally:
+        thread.join(10)
+        router.close(linger=0)
+    assert len(seen) == 2, seen
+    (first_identity, first), (second_identity, second) = seen
+    assert first["id"] == second["id"] and first["type"] == second["type"] == "ping", (first, second)
+    assert first_identity != second_identity, "the retry did not use a fresh socket"
