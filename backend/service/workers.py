@@ -150,7 +150,7 @@ class Broker:
                     held = self._to_worker(back, front.recv_multipart(copy=False))
                 self._reap()
         finally:
-            self._shutdown(front, back)
+            self._shutdown(front, back, held)
 
     def _from_workers(self, back: zmq.Socket, front: zmq.Socket) -> None:
         while True:
@@ -221,9 +221,12 @@ class Broker:
                 log.error("worker %s exited with code %s", proc.name, proc.exitcode)
                 proc._reported = True  # type: ignore[attr-defined]
 
-    def _shutdown(self, front: zmq.Socket, back: zmq.Socket) -> None:
-        """Workers get SIGTERM and answer or fail their pending requests; replies are forwarded until they exit."""
+    def _shutdown(self, front: zmq.Socket, back: zmq.Socket, held: list | None = None) -> None:
+        """Workers get SIGTERM and answer or fail their pending requests; replies are forwarded until they exit.
+        A message no worker had accepted yet (``held``) and new ones are answered ``shutting_down``."""
         log.info("broker shutting down")
+        if held is not None:
+            self._refuse_one(front, [frame.bytes if hasattr(frame, "bytes") else frame for frame in held])
         for proc in self._procs:
             if proc.is_alive():
                 os.kill(proc.pid, signal.SIGTERM)
@@ -251,14 +254,18 @@ class Broker:
                 frames = front.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            rid = None
-            if len(frames) >= 2:
-                try:
-                    rid = protocol.parse_header(frames[1], self.config.limits).get("id")
-                except protocol.ProtocolError as e:
-                    rid = e.request_id
-            header = protocol.error_header(rid, ErrorCode.SHUTTING_DOWN, "the server is shutting down")
+            self._refuse_one(front, frames)
+
+    def _refuse_one(self, front: zmq.Socket, frames: list) -> None:
+        """Answer one client message (identity first) with ``shutting_down``."""
+        rid = None
+        if len(frames) >= 2:
             try:
-                front.send_multipart([frames[0], *protocol.encode(header)])
-            except zmq.ZMQError:
-                pass  # the client left; nothing to tell it
+                rid = protocol.parse_header(frames[1], self.config.limits).get("id")
+            except protocol.ProtocolError as e:
+                rid = e.request_id
+        header = protocol.error_header(rid, ErrorCode.SHUTTING_DOWN, "the server is shutting down")
+        try:
+            front.send_multipart([frames[0], *protocol.encode(header)])
+        except zmq.ZMQError:
+            pass  # the client left; nothing to tell it

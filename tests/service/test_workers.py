@@ -66,3 +66,24 @@ def test_video_session_sticks_to_its_worker(broker, make_client, astronaut_bgr):
         replies.append(reply.header)
     assert replies[-1]["type"] == "video_done" and replies[-1]["frames"] == 4, replies[-1]
     assert [r["index"] for r in replies if r["type"] == "frame_result"] == [0, 1, 2, 3], replies
+
+
+def test_broker_shutdown_answers_every_pending_request(broker, make_client, astronaut_bgr):
+    """Runs last in this module: it stops the shared broker. Workers get SIGTERM, answer or fail what they hold,
+    and the broker forwards those replies before it exits."""
+    from backend.protocol import MessageType
+
+    client = make_client(broker.address, timeout_ms=60_000)
+    ids = [client.send(MessageType.RECONSTRUCT, {**client.image_fields(astronaut_bgr)[0], "boxes": BOXES},
+                       client.image_fields(astronaut_bgr)[1]) for _ in range(8)]
+    first = client.receive(60_000)  # the workers are busy with the rest
+    assert first is not None and first.type == MessageType.RESULT, first
+    broker.stop()
+    answers = {first.id: first.header}
+    while len(answers) < len(ids):
+        reply = client.receive(30_000)
+        assert reply is not None, f"unanswered after the broker stopped: {set(ids) - set(answers)}"
+        answers[reply.id] = reply.header
+    assert set(answers) == set(ids), answers.keys()
+    kinds = {h["type"] if h["type"] == "result" else h.get("code") for h in answers.values()}
+    assert kinds <= {"result", "shutting_down"}, kinds
