@@ -180,7 +180,7 @@ class Client:
                 return None
             frames = self._socket.recv_multipart(copy=False)
             try:
-                return protocol.decode([frame.buffer for frame in frames])
+                return protocol.decode([frame.buffer for frame in frames], protocol.REPLY_LIMITS)
             except protocol.ProtocolError as e:
                 log.warning("dropping an unreadable reply: %s", e)
             if time.monotonic() >= deadline:

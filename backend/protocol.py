@@ -23,7 +23,7 @@ import numpy as np
 
 __all__ = [
     "PROTOCOL_VERSION", "DEFAULT_ADDRESS", "MessageType", "REQUEST_TYPES", "REPLY_TYPES", "ErrorCode",
-    "ERROR_CODES", "Limits", "DEFAULT_LIMITS", "ProtocolError", "Message",
+    "ERROR_CODES", "Limits", "DEFAULT_LIMITS", "REPLY_LIMITS", "ProtocolError", "Message",
     "HELLO_TIMEOUT_MS", "PING_TIMEOUT_MS", "REQUEST_TIMEOUT_MS", "BODY_MODEL_TIMEOUT_MS", "REQUEST_RETRIES",
     "HEARTBEAT_INTERVAL_MS", "HEARTBEAT_LIVENESS", "HEARTBEAT_TIMEOUT_MS", "SHUTDOWN_GRACE_MS",
     "RECONNECT_IVL_MS", "RECONNECT_IVL_MAX_MS",
@@ -130,6 +130,10 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+# What a client accepts from its server. A reply header carries every person's result as JSON (~4 KB each, and
+# detection finds any number of people), so it may be far larger than a request header; the server is the one
+# the client chose (authenticated under CURVE), and a reply frame is still bounded.
+REPLY_LIMITS = Limits(max_header_bytes=16 * 1024 * 1024)
 
 
 class ProtocolError(ValueError):

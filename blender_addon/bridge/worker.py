@@ -190,7 +190,7 @@ class BridgeWorker:
 
     def _handle_frames(self, frames: list, pending: dict[str, _Pending]) -> None:
         try:
-            message = protocol.decode(frames)
+            message = protocol.decode(frames, protocol.REPLY_LIMITS)
             arrays = {}
             if "arrays" in message.header:
                 # Copy out of the receive buffers: the main thread may keep them after the frames are freed.

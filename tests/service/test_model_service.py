@@ -182,3 +182,16 @@ def test_unknown_detector_is_a_bad_field_error(model_server, make_client, astron
     with pytest.raises(ServerError) as info:
         client.reconstruct(astronaut_bgr, detector="yolo")
     assert info.value.code == "bad_field" and "unknown detector" in info.value.message, info.value
+
+
+def test_a_crowd_result_larger_than_a_request_header_reaches_the_client(model_server, make_client, astronaut_bgr):
+    """Each person is ~3.6 KB of JSON: 40 people exceed the 64 KiB a *request* header may use, and the client must
+    still read the reply (replies are checked against protocol.REPLY_LIMITS)."""
+    from backend import protocol
+
+    boxes = [[x, y, x + 60.0, y + 120.0] for x in range(0, 480, 60) for y in range(0, 500, 100)]
+    assert len(boxes) == 40 <= protocol.DEFAULT_LIMITS.max_boxes
+    result = make_client(model_server.address, timeout_ms=60_000).reconstruct(astronaut_bgr, boxes=boxes)
+    assert len(result["people"]) == 40 and result["people"][39]["bbox"] == boxes[39], len(result["people"])
+    size = len(protocol.encode(result)[0])
+    assert size > protocol.DEFAULT_LIMITS.max_header_bytes, f"reply header only {size} bytes; test needs more people"
