@@ -16,12 +16,16 @@ decoder → body pose; SMPL gives the 44 keypoints; they are projected with the 
 crop). Loss = 0.05·L1 3D keypoints (pelvis-aligned) + 0.01·L1 2D keypoints + 0.001·MSE global orient + 0.001·MSE
 body pose + 0.0005·MSE betas, where for pseudo-GT samples TALS down-weights (α = 0.01) keypoints and joints whose
 error is within their threshold, 3D keypoints count only when 3D GT or 2D-valid, and betas only with 3D GT.
+As in the paper, 3D-GT samples keep the full loss on every term; upstream's code also applied the 2D
+keypoint TALS to them.
 
 Outputs in ``out_dir``: ``last.ckpt`` (resume), ``tokenhmr_model.ckpt`` (``{'state_dict'}`` with ``backbone.*`` and
 ``smpl_head.*``, the official layout), a copy of the ``tokenizer.pth`` used, ``model_config.yaml`` (official keys),
-``backbone.json`` (ViT sizes), ``model.safetensors``, ``metrics.jsonl``. Load them with
-``backend.models.load_tokenhmr(ckpt, tokenizer, model_config, backbone=cfg)`` with
-``cfg = backend.models.tiny.backbone_config_from_json(json.load(open('backbone.json')))``.
+``backbone.json`` (ViT sizes), ``metrics.jsonl``, and the backend's installed layout ``model.safetensors`` +
+``tokenizer.safetensors`` (decoder and codebook) + ``config.json``. Load them with
+``backend.models.load_installed_model(out_dir)``, or from the official-layout files with
+``backend.models.load_tokenhmr(ckpt, tokenizer, model_config, backbone=cfg)`` where
+``cfg = backend.models.backbone_config_from_json(json.load(open('backbone.json')))``.
 """
 
 from __future__ import annotations
@@ -38,7 +42,6 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-from safetensors.torch import save_file
 
 from backend.body import SMPLBody, load_smpl_mean_params
 from backend.geometry import axis_angle_to_rotmat
@@ -52,6 +55,7 @@ from backend.models import (
     load_state_dict_strict,
     read_lightning_state_dict,
     read_tokenizer_file,
+    save_installed_model,
 )
 from training.augment import AugmentConfig
 from training.config import config_to_dict, load_config, save_config
@@ -173,7 +177,7 @@ def compute_losses(
     kp2d_gt, kp3d_gt = batch["keypoints_2d"], batch["keypoints_3d"]
     a = config.loose_weight
     if use_tals:
-        m2d = tals_keypoint_2d_masks(pred["keypoints_2d"], kp2d_gt, thresholds["keypoints_2d"])
+        m2d = tals_keypoint_2d_masks(pred["keypoints_2d"], kp2d_gt, thresholds["keypoints_2d"], gt_3d)
         kp2d_full = torch.cat([kp2d_gt[..., :2], m2d.full[..., None]], -1)  # confidence now excludes weak keypoints
         l2d = keypoint_2d_loss(pred["keypoints_2d"], kp2d_full, m2d.weak, a)
         conf3 = kp3d_gt[..., 3] * ((gt_3d[:, None] + m2d.full) > 0.5).to(kp3d_gt.dtype)
@@ -360,14 +364,16 @@ def _official_model_config(config: TokenHMRConfig) -> str:
 
 
 def export_tokenhmr(model: TokenHMR, config: HMRTrainConfig, out_dir: str | Path) -> Path:
-    """Write ``tokenhmr_model.ckpt`` (official ``{'state_dict'}``), ``model.safetensors``, ``model_config.yaml``,
-    ``backbone.json`` and a copy of the tokenizer next to them; returns the checkpoint path."""
+    """Write ``tokenhmr_model.ckpt`` (official ``{'state_dict'}``), ``model_config.yaml``, ``backbone.json`` and a
+    copy of the tokenizer next to them, plus the backend's installed layout (``model.safetensors``,
+    ``tokenizer.safetensors``, ``config.json``: ``backend.models.load_installed_model(out_dir)``); returns the
+    checkpoint path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     ckpt = out / "tokenhmr_model.ckpt"
     torch.save({"state_dict": state}, ckpt)
-    save_file(state, str(out / "model.safetensors"), metadata={"format": "tokenmocap-tokenhmr-v1"})
+    save_installed_model(model, out, extra={"source": f"training.hmr step {config.total_steps}"})
     (out / "model_config.yaml").write_text(_official_model_config(model.config), encoding="utf-8")
     backbone = asdict(model.config.backbone)
     backbone["patch_embed_padding"] = backbone.pop("patch_padding")

@@ -137,23 +137,30 @@ class TALSMasks:
     weak: torch.Tensor
 
 
-def tals_keypoint_2d_masks(pred: torch.Tensor, gt: torch.Tensor, thresholds: torch.Tensor) -> TALSMasks:
+def tals_keypoint_2d_masks(
+    pred: torch.Tensor, gt: torch.Tensor, thresholds: torch.Tensor, has_3d_gt: torch.Tensor | None = None
+) -> TALSMasks:
     """Split 2D keypoints into above-threshold (full loss) and within-threshold (α loss).
 
     The error is the official ``conf · Σ_xy (pred − gt)²`` in crop-normalised units, compared with a
-    per-keypoint threshold; a keypoint is "full" when its error is strictly larger.
+    per-keypoint threshold; a keypoint is "full" when its error is strictly larger. Samples with real 3D ground
+    truth keep the full loss on every keypoint (the paper's L_GT; upstream's code also loosened their 2D loss).
 
     Args:
         pred: (B, N, 2) predicted keypoints.
         gt: (B, N, 3) ground truth with confidence.
         thresholds: (N,) squared-error thresholds.
+        has_3d_gt: (B,) 1 where the sample is real 3D ground truth, or None (every sample is pseudo-GT).
     Returns:
-        ``TALSMasks`` with ``full = conf·[err > t]`` and ``weak = conf·[err ≤ t]``, both (B, N).
+        ``TALSMasks`` with ``full = conf·([err > t] ∨ 3D)`` and ``weak = conf·¬([err > t] ∨ 3D)``, both (B, N).
     """
     conf = gt[..., 2]
     err = conf * ((pred.detach() - gt[..., :2]) ** 2).sum(dim=-1)
-    above = (err > thresholds.to(err)[None, :]).to(conf.dtype)
-    return TALSMasks(full=conf * above, weak=conf * (1.0 - above))
+    above = err > thresholds.to(err)[None, :]
+    if has_3d_gt is not None:
+        above = above | (has_3d_gt[:, None] > 0)
+    above_f = above.to(conf.dtype)
+    return TALSMasks(full=conf * above_f, weak=conf * (1.0 - above_f))
 
 
 def tals_pose_masks(

@@ -120,6 +120,10 @@ def test_tals_2d_below_and_above_threshold() -> None:
     gt_full = torch.cat([gt[..., :2], masks.full[..., None]], -1)
     loss = keypoint_2d_loss(pred, gt_full, masks.weak, loose_weight=0.01)
     _close(loss, 0.2 + 0.01 * 0.05)
+    # the same keypoints of a 3D-GT sample (second row) all keep the full loss; the p-GT row is unchanged
+    two = tals_keypoint_2d_masks(pred.expand(2, 3, 2), gt.expand(2, 3, 3), thresholds, torch.tensor([0.0, 1.0]))
+    assert two.full.tolist() == [[0, 1, 0], [1, 1, 0]], f"expected full [[0,1,0],[1,1,0]], got {two.full.tolist()}"
+    assert two.weak.tolist() == [[1, 0, 0], [0, 0, 0]], f"expected weak [[1,0,0],[0,0,0]], got {two.weak.tolist()}"
 
 
 def test_tals_pose_masks_and_loss() -> None:
