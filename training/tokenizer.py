@@ -20,8 +20,9 @@ LR does decay; the progressive joint noise really perturbs the encoder input; no
 Under DDP the codebook EMA follows rank 0's batches (DDP broadcasts module buffers each forward).
 
 Outputs in ``out_dir``: ``last.ckpt`` (resume), ``tokenizer.pth`` (``{'net', 'hparams'}``, official layout, loads
-with ``backend.models.read_tokenizer_file``), ``tokenizer.safetensors`` (same ``net``, ``hparams`` JSON in the
-metadata), ``metrics.jsonl`` (one JSON line per log/validation step), ``config.yaml``.
+with ``backend.models.read_tokenizer_file``), ``tokenizer.safetensors`` (decoder + codebook, the backend's
+installed layout; ``hparams`` JSON in the metadata), ``metrics.jsonl`` (one JSON line per log/validation step),
+``config.yaml``.
 """
 
 from __future__ import annotations
@@ -41,7 +42,13 @@ from safetensors.torch import save_file
 from smplx.lbs import batch_rigid_transform
 
 from backend.body import SMPLBody, write_synthetic_smpl_files
-from backend.models import PoseVQVAE, TokenizerArch, rot6d_to_rotmat, rotmat_to_rot6d
+from backend.models import (
+    PoseVQVAE,
+    TokenizerArch,
+    filter_tokenizer_state_dict,
+    rot6d_to_rotmat,
+    rotmat_to_rot6d,
+)
 from training.config import config_to_dict, load_config, save_config
 from training.losses import tokenizer_losses
 from training.metrics import codebook_usage, mean_distance_mm
@@ -333,7 +340,8 @@ class TokenizerTrainer:
 
 def export_tokenizer(vqvae: PoseVQVAE, config: TokenizerTrainConfig, out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``tokenizer.pth`` (``{'net', 'hparams'}`` as the official file, hparams as plain dicts) and
-    ``tokenizer.safetensors`` (the same tensors; hparams JSON under metadata key ``hparams``)."""
+    ``tokenizer.safetensors``: the decoder and codebook, the backend's installed tokenizer layout (loads strictly
+    into ``backend.models.PoseTokenDecoder``), with the hparams JSON under metadata key ``hparams``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     net = {k: v.detach().cpu().contiguous() for k, v in vqvae.state_dict().items()}
@@ -342,7 +350,8 @@ def export_tokenizer(vqvae: PoseVQVAE, config: TokenizerTrainConfig, out_dir: st
     pth = out / "tokenizer.pth"
     torch.save({"net": net, "hparams": hparams}, pth)
     st = out / "tokenizer.safetensors"
-    save_file(net, str(st), metadata={"hparams": json.dumps(hparams), "format": "tokenmocap-tokenizer-v1"})
+    save_file(filter_tokenizer_state_dict(net), str(st),
+              metadata={"hparams": json.dumps(hparams), "format": "tokenmocap-tokenizer-decoder-v1"})  # fmt: skip
     return pth, st
 
 

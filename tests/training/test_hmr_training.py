@@ -15,7 +15,7 @@ import torch
 
 from backend.body import SMPLBody
 from backend.geometry import axis_angle_to_rotmat
-from backend.models import load_tokenhmr
+from backend.models import filter_tokenizer_state_dict, load_installed_model, load_tokenhmr, read_tokenizer_file
 from backend.models.tiny import backbone_config_from_json
 from training.augment import FLIP_KEYPOINT_PERMUTATION, NO_AUGMENT, AugmentParams, crop_and_augment
 from training.hmr import HMRTrainer, compute_losses, smoke_config
@@ -118,7 +118,7 @@ def test_tals_changes_only_pseudo_gt_losses(smoke_dir: Path) -> None:
     batch_3d = {**batch, "gt_3d": torch.ones_like(batch["gt_3d"])}
     plain = compute_losses(pred, batch_3d, config, loose, use_tals=False)
     tals_3d = compute_losses(pred, batch_3d, config, loose, use_tals=True)
-    for k in ("global_orient", "body_pose", "betas", "keypoints_3d"):
+    for k in ("global_orient", "body_pose", "betas", "keypoints_3d", "keypoints_2d"):
         assert torch.allclose(plain[k], tals_3d[k]), f"{k}: 3D-GT samples must keep the full loss"
     batch_pgt = {**batch, "gt_3d": torch.zeros_like(batch["gt_3d"])}
     tals_pgt = compute_losses(pred, batch_pgt, config, loose, use_tals=True)
@@ -148,6 +148,37 @@ def test_smoke_training_reduces_loss_resumes_and_loads_in_backend(smoke_dir: Pat
         a, b = trainer.model(img), loaded(img)
     assert torch.allclose(a.body_pose, b.body_pose, atol=1e-6), "loaded model's body pose differs"
     assert torch.allclose(a.pred_cam, b.pred_cam, atol=1e-6), "loaded model's camera differs"
+    # the installed layout (safetensors + config.json) loads through the backend's service loader too
+    installed = load_installed_model(out)
+    with torch.no_grad():
+        c = installed(img)
+    assert torch.allclose(a.body_pose, c.body_pose, atol=1e-6), "installed model's body pose differs"
+    assert torch.allclose(a.betas, c.betas, atol=1e-6), "installed model's betas differ"
+    # the tokenizer decoder stayed frozen: it still equals the tokenizer file training started from
+    tok = read_tokenizer_file(config.tokenizer_path)
+    frozen = filter_tokenizer_state_dict(tok.net)
+    trained = trainer.model.token_decoder.state_dict()
+    changed = [k for k in frozen if not torch.equal(frozen[k], trained[k])]
+    assert not changed, f"the frozen tokenizer decoder changed during training: {changed}"
+
+
+def test_one_step_gives_every_trainable_parameter_a_finite_gradient(smoke_dir: Path, tmp_path: Path) -> None:
+    config = replace(smoke_config(smoke_dir, total_steps=1), out_dir=str(tmp_path), val_data={})
+    trainer = HMRTrainer(config, CPU)
+    batch = next(iter(trainer._loader(trainer.train_items, trainer.train_weights, 0, 1, config.seed)))
+    values = trainer.train_step(batch)
+    assert all(np.isfinite(v) for v in values.values()), f"non-finite logged values: {values}"
+    params = dict(trainer.model.named_parameters())
+    no_grad = [n for n, p in params.items() if p.requires_grad and p.grad is None]
+    assert not no_grad, f"trainable parameters without a gradient after one step: {no_grad}"
+    # The head's transformer reads one all-zero token (as upstream), so its embedding weight's gradient is exactly 0.
+    zero_input = {"smpl_head.transformer.to_token_embedding.weight"}
+    zero = sorted(n for n, p in params.items() if p.requires_grad and not p.grad.abs().sum() > 0)
+    assert set(zero) <= zero_input, f"trainable parameters with an all-zero gradient: {sorted(set(zero) - zero_input)}"
+    bad = [n for n, p in params.items() if p.grad is not None and not torch.isfinite(p.grad).all()]
+    assert not bad, f"non-finite gradients: {bad}"
+    decoder = list(trainer.model.token_decoder.parameters())
+    assert decoder and all(not p.requires_grad and p.grad is None for p in decoder), "tokenizer decoder not frozen"
 
 
 def test_resume_is_exact(smoke_dir: Path, tmp_path: Path) -> None:
