@@ -56,3 +56,55 @@ def test_build_validate_install_enable(fresh_scene, tmp_path):
 
         addon_utils.disable("bl_ext.tminst.tokenmocap", default_set=True)
         repos.remove(repo)
+
+
+def _build_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_extension", REPO_ROOT / "scripts" / "build_extension.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# pyzmq 27's wheel names: cp311 per version, one stable-ABI (abi3) wheel for CPython 3.12+.
+PYZMQ_WHEELS = (
+    "pyzmq-27.3.0-cp311-cp311-macosx_10_15_universal2.whl",
+    "pyzmq-27.3.0-cp311-cp311-manylinux_2_26_x86_64.manylinux_2_28_x86_64.whl",
+    "pyzmq-27.3.0-cp311-cp311-win_amd64.whl",
+    "pyzmq-27.3.0-cp312-abi3-macosx_10_15_universal2.whl",
+    "pyzmq-27.3.0-cp312-abi3-manylinux_2_26_x86_64.manylinux_2_28_x86_64.whl",
+    "pyzmq-27.3.0-cp312-abi3-win_amd64.whl",
+)
+
+
+def test_wheel_selection_covers_cp311_and_cp313_on_every_platform(tmp_path):
+    build = _build_script()
+    for name in PYZMQ_WHEELS:
+        (tmp_path / name).write_bytes(b"")
+    chosen = [w.name for w in build.select_wheels(tmp_path)]
+    assert chosen == sorted(PYZMQ_WHEELS), chosen
+    abi3 = tmp_path / PYZMQ_WHEELS[4]
+    assert build.wheel_supports_python(abi3, "3.13") and not build.wheel_supports_python(abi3, "3.11"), \
+        "a cp312-abi3 wheel installs on 3.13, not on 3.11"
+    cp311 = tmp_path / PYZMQ_WHEELS[1]
+    assert build.wheel_supports_python(cp311, "3.11") and not build.wheel_supports_python(cp311, "3.13")
+    assert build.wheel_platforms(tmp_path / PYZMQ_WHEELS[0]) == {"macos-arm64", "macos-x64"}, "universal2 = both Macs"
+    (tmp_path / PYZMQ_WHEELS[5]).unlink()  # no Windows wheel for 3.12+
+    with pytest.raises(FileNotFoundError, match=r"no pyzmq wheel for cp313/windows-x64; run without --no-download"):
+        build.select_wheels(tmp_path)
+
+
+def test_manifest_lists_the_bundled_wheels_and_platforms(tmp_path):
+    import tomllib
+
+    build = _build_script()
+    wheels = [tmp_path / name for name in PYZMQ_WHEELS]
+    out = tmp_path / "blender_manifest.toml"
+    build.write_manifest(REPO_ROOT / "blender_addon" / "blender_manifest.toml", out, wheels)
+    manifest = tomllib.loads(out.read_text())
+    assert manifest["wheels"] == [f"./wheels/{n}" for n in PYZMQ_WHEELS], manifest["wheels"]
+    assert manifest["platforms"] == ["linux-x64", "macos-arm64", "macos-x64", "windows-x64"], manifest["platforms"]
+    assert "network" in manifest["permissions"] and manifest["id"] == "tokenmocap", manifest
+    with pytest.raises(ValueError, match="remove 'wheels'/'platforms'"):
+        build.write_manifest(out, tmp_path / "again.toml", wheels)
