@@ -5,8 +5,9 @@ shift the box centre by the translation; flip + rotate the 3D keypoints; cut the
 ``cv2.warpAffine`` (image flipped first when flipping); flip the SMPL pose (left/right joint swap, negate the y and z
 axis-angle components) and rotate the global orientation in the image plane; scale the colour channels, normalise;
 flip the 2D keypoints (x → W − 1 − x, then the 44-keypoint permutation), map them into the patch, and express
-them as ``patch_px / 256 − 0.5``. Not reproduced: the "extreme crop" augmentation (EFT-style crops to the upper
-body), which needs per-dataset keypoint heuristics.
+them as ``patch_px / 256 − 0.5``. The "extreme crop" (EFT-style crops to a body part, upstream's
+``extreme_cropping``/``extreme_cropping_aggressive``) replaces the box before the translation, from the visible 2D
+keypoints: a part is chosen by a uniform draw among those the person's visible keypoints allow (:data:`CROP_REGIONS`).
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ import torch
 from backend.geometry import axis_angle_to_rotmat, rotmat_to_axis_angle
 
 __all__ = [
+    "CROP_REGIONS",
     "FLIP_BODY_JOINT_PERMUTATION",
     "FLIP_KEYPOINT_PERMUTATION",
     "AugmentConfig",
     "AugmentParams",
+    "choose_crop_region",
     "crop_and_augment",
     "draw_augmentation",
+    "region_box",
 ]
 
 # The 44-keypoint left/right swap (hmr2 ``image_dataset.py``): 25 OpenPose body, then 19 extra keypoints.
@@ -35,6 +39,81 @@ FLIP_KEYPOINT_PERMUTATION: tuple[int, ...] = tuple(_BODY_PERM + [25 + i for i in
 # The left/right swap of SMPL body joints 1..23 (0-based body index), from upstream's 69-value permutation.
 FLIP_BODY_JOINT_PERMUTATION: tuple[int, ...] = (1, 0, 2, 4, 3, 5, 7, 6, 8, 10, 9, 11, 13, 12, 14, 16, 15, 18, 17,
                                                 20, 19, 22, 21)  # fmt: skip
+
+
+def _extra(*idx: int) -> tuple[int, ...]:
+    return tuple(25 + i for i in idx)
+
+
+# Extreme-crop regions (hmr2 ``datasets/utils.py``): the 44 keypoints each one HIDES, and the margin applied to the
+# box of the remaining visible keypoints (itself 1.2 × their extent, upstream ``get_bbox``).
+CROP_REGIONS: dict[str, tuple[tuple[int, ...], float]] = {
+    "hips": ((10, 11, 13, 14, 19, 20, 21, 22, 23, 24) + _extra(0, 1, 4, 5), 1.1),
+    "shoulders": ((3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 19, 20, 21, 22, 23, 24)
+                  + _extra(0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 14, 15, 16), 1.2),
+    "head": ((3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 19, 20, 21, 22, 23, 24)
+             + _extra(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 14, 15, 16), 1.3),
+    "torso": ((0, 3, 4, 6, 7, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24)
+              + _extra(0, 1, 4, 5, 6, 7, 10, 11, 13, 17, 18), 1.1),
+    "right_arm": ((0, 1, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24)
+                  + _extra(0, 1, 2, 3, 4, 5, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18), 1.1),
+    "left_arm": ((0, 1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24)
+                 + _extra(0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 13, 14, 15, 16, 17, 18), 1.1),
+    "legs": ((0, 1, 2, 3, 4, 5, 6, 7, 15, 16, 17, 18) + _extra(6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18), 1.1),
+    "right_leg": ((0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21)
+                  + _extra(3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18), 1.1),
+    "left_leg": ((0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 15, 16, 17, 18, 22, 23, 24)
+                 + _extra(0, 1, 2, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18), 1.1),
+}  # fmt: skip
+# Which region a uniform draw u picks: (upper bound of u, region), for a fully visible body and for an upper body,
+# at level 0 (``extreme_cropping``) and level 1 (``extreme_cropping_aggressive``, the TokenHMR setting).
+_REGION_TABLES: dict[tuple[int, str], tuple[tuple[float, str], ...]] = {
+    (0, "full"): ((0.7, "hips"), (0.9, "shoulders"), (1.0, "head")),
+    (0, "upper"): ((0.9, "shoulders"), (1.0, "head")),
+    (1, "full"): ((0.2, "hips"), (0.3, "shoulders"), (0.4, "head"), (0.5, "torso"), (0.6, "right_arm"),
+                  (0.7, "left_arm"), (0.8, "legs"), (0.9, "right_leg"), (1.0, "left_leg")),
+    (1, "upper"): ((0.2, "shoulders"), (0.4, "head"), (0.6, "torso"), (0.8, "right_arm"), (1.0, "left_arm")),
+}  # fmt: skip
+# Visibility tests of upstream's ``full_body`` (each OpenPose joint or its extra twin) and ``upper_body``.
+_FULL_BODY_PAIRS = tuple(zip((2, 3, 4, 5, 6, 7, 10, 11, 13, 14), _extra(8, 7, 6, 9, 10, 11, 1, 0, 4, 5)))
+_LOWER_BODY = (10, 11, 13, 14) + _extra(1, 0, 4, 5)
+_UPPER_BODY = (0, 1, 15, 16, 17, 18) + _extra(8, 9, 12, 13, 17, 18)
+_MIN_CROP_PX = 4.0  # upstream keeps the original box when the part's box is smaller than this
+
+
+def choose_crop_region(keypoints_2d: np.ndarray, u: float, level: int = 1) -> str | None:
+    """The extreme-crop region for a uniform draw ``u`` in [0, 1), or None when the visible keypoints allow none.
+
+    Args:
+        keypoints_2d: (44, 3) pixels + confidence.
+        u: the draw.
+        level: 0 (hips / shoulders / head) or 1 (also torso, arms and legs).
+    """
+    conf = keypoints_2d[:, 2]
+    if all(conf[a] > 0 or conf[b] > 0 for a, b in _FULL_BODY_PAIRS):
+        table = _REGION_TABLES[(level, "full")]
+    elif not np.any(conf[list(_LOWER_BODY)] > 0) and np.sum(conf[list(_UPPER_BODY)] > 0) >= 2:
+        table = _REGION_TABLES[(level, "upper")]
+    else:
+        return None
+    return next(name for bound, name in table if u < bound or bound == 1.0)
+
+
+def region_box(keypoints_2d: np.ndarray, region: str) -> tuple[float, float, float] | None:
+    """Square box (centre x, centre y, side) px around the keypoints ``region`` keeps, or None with fewer than 2.
+
+    The side is ``margin × 1.2 × max(extent x, extent y)`` of the kept visible keypoints.
+    """
+    hidden, margin = CROP_REGIONS[region]
+    kp = keypoints_2d.copy()
+    kp[list(hidden)] = 0.0
+    visible = kp[kp[:, 2] > 0, :2]
+    if kp[:, 2].sum() <= 1 or visible.shape[0] == 0:
+        return None
+    lo, hi = visible.min(axis=0), visible.max(axis=0)
+    centre = (lo + hi) / 2.0
+    return float(centre[0]), float(centre[1]), float(margin * 1.2 * (hi - lo).max())
+
 
 IMAGE_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255.0
 IMAGE_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32) * 255.0
@@ -51,6 +130,8 @@ class AugmentConfig:
     color_scale: float = 0.2  # per-channel gain uniform in [1 − this, 1 + this]
     flip_aug_rate: float = 0.5  # probability of a horizontal flip
     do_flip: bool = True  # allow flips at all
+    extreme_crop_rate: float = 0.1  # probability of an extreme crop to a body part (EXTREME_CROP_AUG_RATE)
+    extreme_crop_level: int = 1  # 0: hips/shoulders/head; 1: also torso, arms, legs (EXTREME_CROP_AUG_LEVEL)
 
 
 @dataclass(frozen=True)
@@ -63,6 +144,8 @@ class AugmentParams:
     color: tuple[float, float, float]  # per-channel gain (RGB)
     tx: float  # box shift, fraction of its width
     ty: float  # box shift, fraction of its height
+    extreme_crop: float = -1.0  # uniform draw choosing the extreme-crop region; < 0: no extreme crop
+    extreme_crop_level: int = 1  # region table (see ``choose_crop_region``)
 
 
 NO_AUGMENT = AugmentParams(scale=1.0, rot_deg=0.0, flip=False, color=(1.0, 1.0, 1.0), tx=0.0, ty=0.0)
@@ -78,7 +161,9 @@ def draw_augmentation(config: AugmentConfig, rng: np.random.Generator) -> Augmen
     flip = bool(config.do_flip and rng.random() <= config.flip_aug_rate)
     lo, hi = 1.0 - config.color_scale, 1.0 + config.color_scale
     color = tuple(float(rng.uniform(lo, hi)) for _ in range(3))
-    return AugmentParams(scale=scale, rot_deg=rot, flip=flip, color=color, tx=tx, ty=ty)  # type: ignore[arg-type]
+    extreme = float(rng.random()) if rng.random() < config.extreme_crop_rate else -1.0
+    return AugmentParams(scale=scale, rot_deg=rot, flip=flip, color=color, tx=tx, ty=ty,  # type: ignore[arg-type]
+                         extreme_crop=extreme, extreme_crop_level=config.extreme_crop_level)  # fmt: skip
 
 
 def _patch_transform(cx: float, cy: float, size: float, patch: int, scale: float, rot_deg: float) -> np.ndarray:
@@ -132,6 +217,11 @@ def crop_and_augment(
     bw, bh = person["scale"] * 200.0
     size = float(max(bh, bw * 256.0 / 192.0))
     cx, cy = float(person["center"][0]), float(person["center"][1])
+    if params.extreme_crop >= 0:
+        region = choose_crop_region(person["keypoints_2d"], params.extreme_crop, params.extreme_crop_level)
+        box = region_box(person["keypoints_2d"], region) if region is not None else None
+        if box is not None and box[2] >= _MIN_CROP_PX:
+            cx, cy, size = box
     cx += size * params.tx
     cy += size * params.ty
     kp3d = person["keypoints_3d"].copy()

@@ -17,7 +17,16 @@ from backend.body import SMPLBody
 from backend.geometry import axis_angle_to_rotmat
 from backend.models import filter_tokenizer_state_dict, load_installed_model, load_tokenhmr, read_tokenizer_file
 from backend.models.tiny import backbone_config_from_json
-from training.augment import FLIP_KEYPOINT_PERMUTATION, NO_AUGMENT, AugmentParams, crop_and_augment
+from training.augment import (
+    CROP_REGIONS,
+    FLIP_KEYPOINT_PERMUTATION,
+    NO_AUGMENT,
+    AugmentConfig,
+    AugmentParams,
+    choose_crop_region,
+    crop_and_augment,
+    draw_augmentation,
+)
 from training.hmr import HMRTrainer, compute_losses, smoke_config
 from training.runtime import Runtime, save_training_checkpoint
 from training.webdataset import WebDatasetError, index_shards, read_item
@@ -66,6 +75,7 @@ def test_malicious_annotation_pickle_is_refused(tmp_path: Path) -> None:
     NO_AUGMENT,
     AugmentParams(scale=1.2, rot_deg=25.0, flip=False, color=(1.0, 1.0, 1.0), tx=0.02, ty=-0.01),
     AugmentParams(scale=0.9, rot_deg=-15.0, flip=True, color=(1.0, 1.0, 1.0), tx=0.0, ty=0.02),
+    AugmentParams(scale=1.1, rot_deg=10.0, flip=True, color=(1.0, 1.0, 1.0), tx=0.01, ty=0.0, extreme_crop=0.1),
 ])  # fmt: skip
 def test_augmented_keypoints_land_on_their_dots(smoke_dir: Path, params: AugmentParams) -> None:
     """Image and 2D keypoints stay consistent under scale, rotation and flip (with the flip permutation)."""
@@ -91,6 +101,35 @@ def test_augmented_keypoints_land_on_their_dots(smoke_dir: Path, params: Augment
         hits += np.abs(rgb[v, u] - _dot_colour(source)).max() < 40
     assert checked >= 10, f"too few visible keypoints inside the crop: {checked}"
     assert hits >= 0.9 * checked, f"only {hits}/{checked} visible keypoints land on their drawn dot"
+
+
+def test_extreme_crop_regions_and_box(smoke_dir: Path) -> None:
+    """Upstream's extreme crop: region tables by visibility, and a box of margin·1.2·extent around the kept part."""
+    index = index_shards(sorted((smoke_dir / "smoke_data_rank0" / "shards_3d").glob("*.tar")))
+    image, person, _ = read_item(index, 2)
+    kp = person["keypoints_2d"]
+    got = [choose_crop_region(kp, u, level=1) for u in np.arange(0.05, 1.0, 0.1)]
+    expected = ["hips", "shoulders", "head", "torso", "right_arm", "left_arm", "legs", "right_leg", "left_leg"]
+    assert got == expected[:1] + expected, f"full-body level-1 regions: expected {expected}, got {got}"
+    assert choose_crop_region(kp, 0.75, level=0) == "shoulders", "level 0: u in [0.7, 0.9) crops to the shoulders"
+    upper = kp.copy()
+    upper[[10, 11, 13, 14, 25, 26, 29, 30, 19, 20, 21, 22, 23, 24], 2] = 0.0  # legs and feet not visible
+    assert choose_crop_region(upper, 0.5, level=1) == "torso", "upper body: u in [0.4, 0.6) crops to the torso"
+    lonely = np.zeros_like(kp)
+    lonely[0, 2] = 1.0
+    assert choose_crop_region(lonely, 0.5) is None, "one visible keypoint allows no extreme crop"
+    for u, region in ((0.65, "left_arm"), (0.35, "head"), (0.85, "right_leg")):
+        params = replace(NO_AUGMENT, extreme_crop=u)
+        out = crop_and_augment(image, person, params)
+        hidden, margin = CROP_REGIONS[region]
+        kept = [k for k in range(44) if k not in hidden]
+        xy = out["keypoints_2d"][kept, :2]
+        extent, centre = (xy.max(0) - xy.min(0)).max(), (xy.max(0) + xy.min(0)) / 2
+        assert abs(extent - 1 / (1.2 * margin)) < 1e-4, f"{region}: kept extent {extent}, expected {1 / (1.2 * margin)}"
+        assert np.abs(centre).max() < 1e-4, f"{region}: the kept part must be centred in the crop, centre {centre}"
+    always = draw_augmentation(AugmentConfig(extreme_crop_rate=1.0), np.random.default_rng(0))
+    never = draw_augmentation(AugmentConfig(extreme_crop_rate=0.0), np.random.default_rng(0))
+    assert 0.0 <= always.extreme_crop < 1.0 and never.extreme_crop < 0, f"{always.extreme_crop}, {never.extreme_crop}"
 
 
 def test_rotation_moves_pose_and_3d_keypoints_together(smoke_dir: Path) -> None:
