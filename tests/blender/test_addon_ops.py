@@ -299,3 +299,63 @@ def test_start_backend_runs_the_configured_command(addon, addon_prefs, tmp_path)
     addon_prefs.backend_command = "/nonexistent/tokenmocap serve"
     with pytest.raises(RuntimeError, match="could not start the backend"):
         bpy.ops.tokenmocap.start_backend()
+
+
+class _WindowManagerWithoutWindow:
+    """The real window manager, except for the event-timer API, which needs a window the bpy module lacks."""
+
+    def __init__(self, wm) -> None:
+        object.__setattr__(self, "_wm", wm)
+        object.__setattr__(self, "removed_timers", [])
+
+    def __getattr__(self, name):
+        return getattr(self._wm, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._wm, name, value)
+
+    def event_timer_remove(self, timer) -> None:
+        self.removed_timers.append(timer)
+
+
+def test_modal_handler_esc_cancels_the_job(addon, addon_prefs, scripted_backend, vtest):
+    """The job operators' ``modal`` method itself: timer ticks drive the job, other events pass through, Esc
+    cancels (the bpy module has no window, so the operator is a stand-in class using the real mixin)."""
+    from types import SimpleNamespace
+
+    from bl_ext.tmtest.tokenmocap.blender_io import BuildSettings, VideoFrameReader
+    from bl_ext.tmtest.tokenmocap.bridge import VideoJob
+    from bl_ext.tmtest.tokenmocap.ops.modal import JobOperatorMixin
+    from bl_ext.tmtest.tokenmocap.ops.runtime import JobRun, make_worker
+
+    class Operator(JobOperatorMixin):
+        def __init__(self, run) -> None:
+            self._run, self._timer, self.reports = run, "timer", []
+
+        def report(self, level, message) -> None:
+            self.reports.append((set(level), message))
+
+    backend = scripted_backend(video_tracks={1: list(range(400))})
+    addon_prefs.backend_address = backend.address
+    wm = _WindowManagerWithoutWindow(bpy.context.window_manager)
+    context = SimpleNamespace(window_manager=wm, screen=None, workspace=None)
+    reader = VideoFrameReader(vtest)
+    worker = make_worker(bpy.context)
+    job = VideoJob(worker, reader.fps, range(400), reader.read, max_in_flight=4)
+    op = Operator(JobRun(worker, job, BuildSettings(fps_source=10.0), cleanup=reader.close))
+    wm.tokenmocap_running = True
+    timer = SimpleNamespace(type="TIMER", value="NOTHING")
+    deadline = time.monotonic() + 30
+    while job.frames_done < 3 and time.monotonic() < deadline:
+        assert op.modal(context, timer) == {"RUNNING_MODAL"}, op.reports
+        time.sleep(0.01)
+    assert job.frames_done >= 3 and wm.tokenmocap_status.startswith("frame "), wm.tokenmocap_status
+    sent = job.frames_sent
+    assert op.modal(context, SimpleNamespace(type="MOUSEMOVE", value="NOTHING")) == {"PASS_THROUGH"}
+    assert job.frames_sent == sent and not job.done, "other events pass through without driving the job"
+    assert op.modal(context, SimpleNamespace(type="ESC", value="PRESS")) == {"CANCELLED"}
+    assert job.cancelled and not worker.alive and wm.removed_timers == ["timer"], wm.removed_timers
+    assert op.reports == [({"WARNING"}, "cancelled; kept 0 finished character(s)")], op.reports
+    assert not wm.tokenmocap_running and not wm.tokenmocap_cancel_requested
+    assert backend.cancelled.wait(5) and backend.cancel_targets == ["s1"], backend.cancel_targets
+    assert _armatures() == []

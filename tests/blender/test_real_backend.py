@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -134,3 +135,89 @@ def test_video_mocap_with_real_backend(addon, addon_prefs, real_backend):
         assert len(frames) >= 2 and frames.min() >= 1 and frames.max() <= 6, f"{arm.name}: keys at {frames}"
         assert np.all(np.isfinite(co)), f"{arm.name}: finite keys"
         assert anim.action.name.startswith(arm.name + "_vtest"), anim.action.name
+
+
+def _world_deltas(arm) -> dict:
+    """Per bone: world rotation relative to rest (independent of bone rolls) and world head."""
+    world = np.array(arm.matrix_world)
+    out = {}
+    for pb in arm.pose.bones:
+        pose = world @ np.array(pb.matrix)
+        rest = world @ np.array(pb.bone.matrix_local)
+        rp = pose[:3, :3] / np.linalg.norm(pose[:3, :3], axis=0)
+        rr = rest[:3, :3] / np.linalg.norm(rest[:3, :3], axis=0)
+        out[pb.name] = (rp @ rr.T, pose[:3, 3])
+    return out
+
+
+def test_export_operator_with_real_backend(addon, addon_prefs, real_backend, tmp_path):
+    addon_prefs.backend_address = real_backend["address"]
+    assert bpy.ops.tokenmocap.reconstruct_image(filepath=real_backend["image"]) == {"FINISHED"}
+    arm = bpy.data.objects["TM_track_0"]
+    bpy.context.view_layer.objects.active = bpy.data.objects["TM_track_0_body"]  # the mesh selects its character
+    bpy.context.scene.frame_set(1)
+    before = _world_deltas(arm)
+    fbx, bvh, glb = tmp_path / "real.fbx", tmp_path / "real.bvh", tmp_path / "real.glb"
+    assert bpy.ops.tokenmocap.export(filepath=str(fbx), file_format="FBX", tpose_frame=True) == {"FINISHED"}
+    assert bpy.ops.tokenmocap.export(filepath=str(bvh), file_format="BVH") == {"FINISHED"}
+    assert bpy.ops.tokenmocap.export(filepath=str(glb), file_format="GLTF") == {"FINISHED"}
+    assert "ROOT pelvis" in bvh.read_text() and glb.read_bytes()[:4] == b"glTF", "BVH and binary glTF written"
+    for obj in list(bpy.data.objects):  # (a factory reset would also disable the add-on)
+        bpy.data.objects.remove(obj)
+    bpy.ops.import_scene.fbx(filepath=str(fbx), anim_offset=0.0)  # keep frame numbers
+    imported = [o for o in bpy.context.scene.objects if o.type == "ARMATURE"]
+    assert len(imported) == 1 and len(imported[0].data.bones) == 24, [o.name for o in imported]
+    assert any(o.type == "MESH" for o in bpy.context.scene.objects), "the body mesh is exported too"
+    bpy.context.scene.frame_set(1)
+    after = _world_deltas(imported[0])
+    rot_err = max(np.abs(before[n][0] - after[n][0]).max() for n in before)
+    pos_err = max(np.abs(before[n][1] - after[n][1]).max() for n in before)
+    assert rot_err < 1e-4 and pos_err < 1e-4, f"FBX round trip of the real result: rotations {rot_err}, heads {pos_err}"
+    bpy.context.scene.frame_set(0)
+    rest_err = max(np.abs(np.array(pb.matrix_basis)[:3, :3] - np.eye(3)).max() for pb in imported[0].pose.bones)
+    assert rest_err < 1e-4, f"frame 0 is the T-pose, max deviation {rest_err}"
+
+
+def test_cancel_stops_a_real_video_job(addon, addon_prefs, real_backend, monkeypatch):
+    if not VTEST.is_file():
+        pytest.skip(f"{VTEST} is missing (Debian package opencv-doc)")
+    from bl_ext.tmtest.tokenmocap.blender_io import BuildSettings, VideoFrameReader
+    from bl_ext.tmtest.tokenmocap.bridge import VideoJob, VideoOptions, protocol
+    from bl_ext.tmtest.tokenmocap.ops.control import check_connection
+    from bl_ext.tmtest.tokenmocap.ops.runtime import JobRun, drive_job, make_worker
+
+    addon_prefs.backend_address = real_backend["address"]
+    context = bpy.context
+    wm = context.window_manager
+    reader = VideoFrameReader(VTEST)
+    worker = make_worker(context)
+    job = VideoJob(worker, reader.fps, range(0, 300), reader.read, VideoOptions(smooth=False), max_in_flight=4)
+    run = JobRun(worker, job, BuildSettings(fps_source=reader.fps), cleanup=reader.close)
+    stop = worker.stop
+    monkeypatch.setattr(worker, "stop", lambda *a, **k: None)  # keep the socket open to read the backend's answer
+    try:
+        wm.tokenmocap_running = True
+        deadline = time.monotonic() + 120
+        while job.frames_done < 3 and time.monotonic() < deadline:
+            assert not drive_job(context, run), f"finished early: {run.error}"
+            time.sleep(0.01)
+        assert job.frames_done >= 3, f"the real backend answered {job.frames_done} frames in 120 s"
+        assert 0 < wm.tokenmocap_progress < 0.9 and wm.tokenmocap_status.startswith("frame "), wm.tokenmocap_status
+        session = job.session
+        assert bpy.ops.tokenmocap.cancel() == {"FINISHED"}
+        assert drive_job(context, run), "the tick after a cancel request finishes the run"
+        assert job.cancelled and run.error is None and not wm.tokenmocap_running and run.characters == []
+        assert job.frames_sent < 300, f"sending stopped early, sent {job.frames_sent}"
+        ack = None
+        deadline = time.monotonic() + 20
+        while ack is None and time.monotonic() < deadline:
+            event = worker.wait_event(1.0)
+            if event is not None and event.header.get("type") == protocol.MessageType.CANCELLED:
+                ack = event.header
+        assert ack is not None and ack["target"] == session and ack["found"] is True, \
+            f"the backend acknowledges closing session {session}: {ack}"
+    finally:
+        stop()
+    assert not worker.alive, "the bridge thread stopped"
+    ok, status = check_connection(real_backend["address"], None)
+    assert ok, f"the backend still serves after the cancel: {status}"
