@@ -15,7 +15,8 @@ import pytest
 bpy = pytest.importorskip("bpy", reason="needs bpy (run in .venv-blender)")
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
-OPERATORS = ("reconstruct_image", "video_mocap", "export", "cancel", "test_connection", "start_backend", "pick_person")
+OPERATORS = ("reconstruct_image", "video_mocap", "export", "cancel", "test_connection", "start_backend", "pick_person",
+             "retarget", "retarget_clear_preview", "retarget_save_map")
 
 
 def _png(tmp_path: Path, width: int = 640, height: int = 480) -> Path:
@@ -359,3 +360,29 @@ def test_modal_handler_esc_cancels_the_job(addon, addon_prefs, scripted_backend,
     assert not wm.tokenmocap_running and not wm.tokenmocap_cancel_requested
     assert backend.cancelled.wait(5) and backend.cancel_targets == ["s1"], backend.cancel_targets
     assert _armatures() == []
+
+
+def test_image_editor_image_is_the_source_without_a_filepath(addon, tmp_path):
+    """``reconstruct_image`` with no filepath sends the Image Editor's image: the file itself when it is a PNG/JPEG
+    on disk, else a PNG copy (generated or packed images). The editor is a stand-in: the bpy module has no screen."""
+    from types import SimpleNamespace
+
+    from bl_ext.tmtest.tokenmocap.ops.reconstruct import read_image_source
+
+    path = _png(tmp_path, 64, 48)
+    on_disk = bpy.data.images.load(str(path))
+    editor = SimpleNamespace(space_data=SimpleNamespace(type="IMAGE_EDITOR", image=on_disk), screen=None)
+    data, encoding, name, size, image_name = read_image_source(editor, "")
+    assert (data, encoding, name, size, image_name) == (path.read_bytes(), "png", "people", (64, 48), on_disk.name)
+    generated = bpy.data.images.new("Render Result copy", 40, 30)
+    generated.pixels.foreach_set(np.full(40 * 30 * 4, 0.25, dtype=np.float32))
+    editor.space_data.image = generated
+    data, encoding, name, size, image_name = read_image_source(editor, "")
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and encoding == "png", "a generated image is sent as a PNG copy"
+    assert (name, size, image_name) == ("Render Result copy", (40, 30), generated.name)
+    copy = tmp_path / "copy.png"
+    copy.write_bytes(data)
+    reloaded = bpy.data.images.load(str(copy))
+    assert tuple(reloaded.size) == (40, 30), f"the copy has the image's size, got {tuple(reloaded.size)}"
+    with pytest.raises(ValueError, match="no image: choose an image file"):
+        read_image_source(SimpleNamespace(space_data=None, screen=None), "")
