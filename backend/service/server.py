@@ -182,8 +182,10 @@ class Server:
                 self._send(envelope, frames[2:])
 
     def _send(self, envelope: list, frames: list) -> None:
+        # Never block: with ROUTER_MANDATORY a blocking send to a client that stopped reading (its queue at the
+        # high-water mark) would stall the loop for every client. Such a client loses the reply and retries.
         try:
-            self._socket.send_multipart([*envelope, *frames], copy=False)
+            self._socket.send_multipart([*envelope, *frames], flags=zmq.NOBLOCK, copy=False)
             self.stats["replied"] += 1
         except zmq.ZMQError as e:  # EHOSTUNREACH: the client left; EAGAIN: its queue is full
             self.stats["dropped"] += 1

@@ -165,9 +165,9 @@ class Broker:
                     log.info("worker %r ready (%d/%d)", worker, len(self._ready), self.workers)
                 continue
             self._note_session(worker, frames)
-            try:
-                front.send_multipart(frames[1:], copy=False)
-            except zmq.ZMQError as e:  # the client left
+            try:  # never block on a client that stopped reading (see Server._send)
+                front.send_multipart(frames[1:], flags=zmq.NOBLOCK, copy=False)
+            except zmq.ZMQError as e:  # EHOSTUNREACH: the client left; EAGAIN: its queue is full
                 log.debug("reply not delivered: %s", e)
 
     def _note_session(self, worker: bytes, frames: list) -> None:
@@ -266,6 +266,6 @@ class Broker:
                 rid = e.request_id
         header = protocol.error_header(rid, ErrorCode.SHUTTING_DOWN, "the server is shutting down")
         try:
-            front.send_multipart([frames[0], *protocol.encode(header)])
+            front.send_multipart([frames[0], *protocol.encode(header)], flags=zmq.NOBLOCK)
         except zmq.ZMQError:
-            pass  # the client left; nothing to tell it
+            pass  # the client left or stopped reading; nothing to tell it

@@ -176,3 +176,31 @@ def test_thousands_of_bad_messages_then_a_valid_request(start_server, installed_
     stats = running.server.stats
     # the over-limit frame never reached the loop; everything else was read and answered
     assert stats["received"] == N_MESSAGES + 2 and stats["replied"] == N_MESSAGES + 2, stats
+
+
+def test_a_client_that_never_reads_does_not_stall_the_others(probe_server, zmq_context, make_client):
+    """6000 `hello`s from a client that never reads its replies fill its queue (the server's high-water
+    mark and the TCP buffers); the server drops that client's replies instead of blocking on it."""
+    rogue = zmq_context.socket(zmq.DEALER)
+    rogue.setsockopt(zmq.LINGER, 0)
+    rogue.setsockopt(zmq.RCVHWM, 1)
+    rogue.setsockopt(zmq.RCVBUF, 4096)
+    rogue.connect(probe_server.address)
+    try:
+        sent, deadline = 0, time.monotonic() + 30
+        hello = protocol.encode(protocol.make_header("hello", "rogue"))
+        while sent < 6_000 and time.monotonic() < deadline:
+            try:
+                rogue.send_multipart(hello, zmq.NOBLOCK)
+                sent += 1
+            except zmq.Again:  # the server is not reading: give it a moment
+                time.sleep(0.01)
+        stats = probe_server.server.stats
+        while stats["received"] < sent and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sent == stats["received"] == 6_000, f"the server stalled: {sent} sent, {stats['received']} read"
+        client = make_client(probe_server.address, timeout_ms=3_000)
+        assert client.ping() > 0, "the server stopped answering others"
+        assert stats["dropped"] > 0, "the rogue's queue never filled; the test proves nothing"
+    finally:
+        rogue.close(linger=0)
