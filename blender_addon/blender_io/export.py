@@ -14,7 +14,6 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from .animate import bone_rotation_path
 from .keyframes import CurveKeys, add_keys, channelbag_of
 
 __all__ = ["ExportSettings", "EXPORT_FORMATS", "export_character"]
@@ -37,16 +36,27 @@ def _action_range(arm_obj: bpy.types.Object) -> tuple[int, int]:
     return int(np.floor(start)), int(np.ceil(end))
 
 
+# The rest value of each pose-bone channel: what the T-pose key writes.
+_REST_VALUES = {
+    "rotation_quaternion": (1.0, 0.0, 0.0, 0.0),
+    "rotation_euler": (0.0, 0.0, 0.0),
+    "rotation_axis_angle": (0.0, 0.0, 1.0, 0.0),
+    "location": (0.0, 0.0, 0.0),
+    "scale": (1.0, 1.0, 1.0),
+}
+
+
 def _add_tpose_key(arm_obj: bpy.types.Object, frame: int) -> None:
-    bones = [b.name for b in arm_obj.data.bones]
-    identity = np.array([[1.0, 0.0, 0.0, 0.0]])
-    curves = [CurveKeys(bone_rotation_path(b), np.array([frame]), identity, group=b) for b in bones]
+    """Key the rest value on every channel the action animates (quaternion, Euler or axis-angle rotations of a
+    retargeted rig included). Bones the action does not animate get no key: a lone key would pin them to the rest
+    pose for the whole clip."""
     channelbag = channelbag_of(arm_obj)
-    # Only bones whose location is keyed (the pelvis) need a zero location key.
-    for b in bones:
-        path = f'pose.bones["{b}"].location'
-        if channelbag.fcurves.find(path, index=0) is not None:
-            curves.append(CurveKeys(path, np.array([frame]), np.zeros((1, 3)), group=b))
+    curves = []
+    for b in (bone.name for bone in arm_obj.data.bones):
+        for channel, rest in _REST_VALUES.items():
+            path = f'pose.bones["{b}"].{channel}'
+            if any(channelbag.fcurves.find(path, index=i) is not None for i in range(len(rest))):
+                curves.append(CurveKeys(path, np.array([frame]), np.array([rest]), group=b))
     add_keys(channelbag, curves, "LINEAR")
 
 
