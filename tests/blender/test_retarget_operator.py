@@ -185,3 +185,37 @@ def test_verify_measures_the_bake_and_catches_constrained_parents(addon, body_mo
     bad_deg, bad_where = job.verify([1, 12, 24])
     assert bad_deg > 2.0 and bad_where in ("thigh_fk.L ← left_hip", "shin_fk.L ← left_knee"), \
         f"verify should flag the left leg under the constrained parent, got {bad_deg:.2f}° at {bad_where!r}"
+
+
+def test_operator_modal_steps_on_timer_and_esc_cancels(addon, body_model):
+    """``TOKENMOCAP_OT_retarget.modal`` itself: TIMER ticks bake chunks, other events pass through, Esc cancels and
+    leaves the rig unchanged. The bpy module has no window (no event timers), so ``self`` is a stand-in and the
+    window manager's timer removal is recorded instead."""
+    from types import SimpleNamespace
+
+    source, body = make_source(body_model)
+    target, bone_map = make_target(body, "ue4_mannequin", "A")
+    rest = rest_snapshot(target)
+    wm = bpy.context.window_manager
+    removed = []
+    context = SimpleNamespace(window_manager=SimpleNamespace(
+        event_timer_remove=removed.append, progress_update=wm.progress_update, progress_end=wm.progress_end))
+    op_class = bpy.types.TOKENMOCAP_OT_retarget
+    reports = []
+    job = RetargetJob(source, target, bone_map, BakeSettings(frame_start=1, frame_end=N_FRAMES, chunk_frames=6))
+    op = SimpleNamespace(_job=job, _timer="timer", report=lambda level, msg: reports.append((set(level), msg)))
+    op._end = lambda ctx, j: op_class._end(op, ctx, j)
+    assert op_class.modal(op, context, SimpleNamespace(type="TIMER", value="NOTHING")) == {"RUNNING_MODAL"}
+    assert job.progress == pytest.approx(6 / 24), job.progress
+    assert op_class.modal(op, context, SimpleNamespace(type="MOUSEMOVE", value="NOTHING")) == {"PASS_THROUGH"}
+    assert job.progress == pytest.approx(6 / 24), "other events do not step the bake"
+    assert op_class.modal(op, context, SimpleNamespace(type="ESC", value="PRESS")) == {"CANCELLED"}
+    assert removed == ["timer"] and reports == [({"WARNING"}, f"retarget cancelled; {target.name} is unchanged")]
+    assert target.animation_data is None or target.animation_data.action is None, "Esc bakes nothing"
+    assert rest_snapshot(target) == rest
+    # Without Esc the ticks run to the end and bake.
+    job = RetargetJob(source, target, bone_map, BakeSettings(frame_start=1, frame_end=N_FRAMES, chunk_frames=6))
+    op._job = job
+    results = [op_class.modal(op, context, SimpleNamespace(type="TIMER", value="NOTHING")) for _ in range(4)]
+    assert results == [{"RUNNING_MODAL"}] * 3 + [{"FINISHED"}], results
+    assert target.animation_data.action is not None and reports[-1][0] == {"INFO"}, reports[-1]
