@@ -25,7 +25,7 @@ from backend.results import PersonResult
 
 __all__ = [
     "Engine", "StagedEngine", "PreparedImage", "EngineUnavailable", "ENGINE_NAMES", "make_engine",
-    "available_engines", "is_staged",
+    "available_engines", "is_staged", "resolve_engine_name",
 ]
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,21 @@ def available_engines(models_dir: Path | None = None) -> dict[str, dict]:
     return out
 
 
+def resolve_engine_name(name: str, engines: dict[str, dict]) -> str | None:
+    """The engine a request for ``name`` runs: "auto" is TokenHMR when installed, else lite, else None.
+
+    Args:
+        name: "auto" or one of ENGINE_NAMES; a concrete name is returned unchanged.
+        engines: ``available_engines()``'s answer.
+    """
+    if name != "auto":
+        return name
+    for candidate in ("tokenhmr", "lite"):
+        if engines.get(candidate, {}).get("available"):
+            return candidate
+    return None
+
+
 def _lite_module():
     """``backend.lite`` when it offers the engine entry points, else None."""
     try:
@@ -169,15 +184,12 @@ def make_engine(name: str = "auto", models_dir: Path | None = None, *, device: s
         raise ValueError(f"unknown engine {name!r}; expected 'auto' or one of {list(ENGINE_NAMES)}")
     folder = Path(models_dir) if models_dir is not None else default_models_dir()
     engines = available_engines(folder)
-    if name == "auto":
-        for candidate in ("tokenhmr", "lite"):
-            if engines[candidate]["available"]:
-                name = candidate
-                break
-        else:
-            raise EngineUnavailable(
-                "no engine can run: TokenHMR is not installed (" + engines["tokenhmr"]["reason"] + ") and the lite "
-                "engine is unavailable (" + engines["lite"]["reason"] + ")")
+    resolved = resolve_engine_name(name, engines)
+    if resolved is None:
+        raise EngineUnavailable(
+            "no engine can run: TokenHMR is not installed (" + engines["tokenhmr"]["reason"] + ") and the lite "
+            "engine is unavailable (" + engines["lite"]["reason"] + ")")
+    name = resolved
     if not engines[name]["available"]:
         raise EngineUnavailable(f"engine {name!r} is unavailable: {engines[name]['reason']}")
     log.info("loading engine %s from %s", name, folder)

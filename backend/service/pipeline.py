@@ -84,6 +84,12 @@ class EngineProvider:
                         self._engines[engine.name] = engine
             return engine
 
+    def default_loaded(self) -> str | None:
+        """The name of the engine that requests without an ``engine`` field get, once it is loaded."""
+        with self._lock:
+            engine = self._engines.get(self._default)
+        return None if engine is None else engine.name
+
     def loaded(self) -> list[str]:
         with self._lock:
             return sorted({engine.name for engine in self._engines.values()})

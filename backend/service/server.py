@@ -17,7 +17,7 @@ from typing import Callable
 import zmq
 
 from backend import __version__, protocol
-from backend.engine import Engine, EngineUnavailable, available_engines, make_engine
+from backend.engine import Engine, EngineUnavailable, available_engines, make_engine, resolve_engine_name
 from backend.protocol import ErrorCode, MessageType, ProtocolError
 from backend.service.config import ServerConfig
 from backend.service.handlers import body_model_reply, decode_job_image, describe_device
@@ -262,6 +262,8 @@ class Server:
             protocol_version=protocol.PROTOCOL_VERSION,
             device=self._device,
             default_engine=cfg.engine,
+            # what a request without an ``engine`` field runs: the loaded default, else what "auto" would pick
+            engine=self.engines.default_loaded() or resolve_engine_name(cfg.engine, engines),
             engines=engines,
             loaded_engines=self.engines.loaded(),
             detector=cfg.detector,

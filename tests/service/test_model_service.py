@@ -122,6 +122,12 @@ def test_box_outside_the_image_is_a_bad_field_error(model_server, make_client, a
 def test_auto_engine_is_lite_without_tokenhmr_and_tokenhmr_when_installed(tmp_path, installed_models):
     from backend.engine import make_engine
 
+    from backend.engine import available_engines, resolve_engine_name
+
+    assert resolve_engine_name("auto", available_engines(installed_models)) == "tokenhmr"
+    nothing = {name: {"available": False, "reason": "test"} for name in ("tokenhmr", "hmr2", "lite")}
+    assert resolve_engine_name("auto", nothing) is None
+    assert resolve_engine_name("hmr2", nothing) == "hmr2"  # a named engine is never swapped for another
     lite = make_engine("auto", tmp_path / "empty")
     try:
         assert lite.name == "lite", lite.name
@@ -138,7 +144,8 @@ def test_auto_engine_is_lite_without_tokenhmr_and_tokenhmr_when_installed(tmp_pa
 def test_server_without_models_serves_the_lite_engine(start_server, make_client, astronaut_bgr):
     running = start_server(engine="auto")  # empty models dir
     client = make_client(running.address, timeout_ms=120_000)
-    assert client.hello()["engines"]["lite"]["available"] is True
+    hello = client.hello()
+    assert hello["engines"]["lite"]["available"] is True and hello["engine"] == "lite", hello
     result = client.reconstruct(astronaut_bgr)
     assert result["engine"] == "lite" and len(result["people"]) == 1, result
     assert result["people"][0]["engine"] == "lite", result["people"][0]["engine"]

@@ -29,6 +29,8 @@ def test_hello_without_models_lists_engines_and_limits(start_server, make_client
     assert hello["limits"]["max_boxes"] == protocol.DEFAULT_LIMITS.max_boxes, hello["limits"]
     assert hello["device"].startswith(("cpu", "cuda")), hello["device"]
     assert hello["loaded_engines"] == [], hello["loaded_engines"]
+    expected = "lite" if hello["engines"]["lite"]["available"] else None
+    assert hello["engine"] == expected, (hello["engine"], hello["engines"]["lite"])
 
 
 def test_reconstruct_without_tokenhmr_is_no_model_error(start_server, make_client):
