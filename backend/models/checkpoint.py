@@ -107,6 +107,11 @@ def read_lightning_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             f"{path}: expected a TokenHMR/HMR 2.0 checkpoint with 'state_dict', found 'net' and 'hparams'. This is "
             "the pose tokenizer (tokenizer.pth); pass it as the tokenizer and the .ckpt file as the checkpoint"
         )
+    if {"model", "optimizer", "step"} <= set(map(str, container)):
+        raise CheckpointError(
+            f"{path}: expected a Lightning checkpoint with 'state_dict', found 'model', 'optimizer' and 'step'. This "
+            "is a resume file of our trainer (last.ckpt); pass the exported tokenhmr_model.ckpt from the same folder"
+        )
     state_dict = container.get("state_dict", container)
     if not isinstance(state_dict, Mapping) or not any(str(k).startswith(NETWORK_PREFIXES) for k in state_dict):
         keys = sorted(map(str, container))[:LIST_LIMIT]

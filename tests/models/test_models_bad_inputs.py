@@ -44,6 +44,19 @@ def test_tokenizer_passed_as_checkpoint(tiny):
     assert "'net' and 'hparams'" in str(err.value), str(err.value)
 
 
+def test_training_resume_file_passed_as_checkpoint(tiny, tmp_path):
+    """A trainer's last.ckpt (model + optimizer + RNG state, numpy inside) is named as such, not as a bad layout."""
+    import numpy as np
+    import torch
+
+    resume = tmp_path / "last.ckpt"
+    torch.save({"model": {"backbone.w": torch.zeros(1)}, "optimizer": {}, "scheduler": {}, "step": 7,
+                "rng": {"numpy": np.random.get_state()}}, resume)
+    with pytest.raises(CheckpointError, match="resume file of our trainer") as err:
+        _load(tiny, checkpoint=resume)
+    assert "tokenhmr_model.ckpt" in str(err.value), str(err.value)
+
+
 def test_checkpoint_passed_as_tokenizer(tiny):
     with pytest.raises(CheckpointError, match="This is a TokenHMR/HMR 2.0 checkpoint") as err:
         _load(tiny, tokenizer=tiny.checkpoint_path)
