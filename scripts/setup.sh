@@ -19,6 +19,12 @@ pipq() { "$1"/bin/python -m pip install --disable-pip-version-check -q "${@:2}";
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 pipq .venv -e ".[dev]"
+# Both OpenCV wheels own cv2/: a venv made when we depended on opencv-python-headless keeps that one's files over
+# contrib's (no HOG detector). Remove it and lay contrib's files down again.
+if .venv/bin/python -m pip show -q opencv-python-headless >/dev/null 2>&1; then
+  .venv/bin/python -m pip uninstall --disable-pip-version-check -q -y opencv-python-headless
+  pipq .venv --force-reinstall --no-deps opencv-contrib-python-headless
+fi
 
 if [ "$want_blender" = 1 ]; then
   [ -x .venv-blender/bin/python ] || "$PY" -m venv .venv-blender

@@ -9,8 +9,8 @@
   (``backend.lite.LiteWorker``, the ``.venv-lite`` environment): offline, no download, one person per image; the
   box is the extent of the visible landmarks plus a margin.
 * ``hog``: OpenCV's HOG + linear SVM people detector: offline, no file; coarser boxes, upright people only. OpenCV 5
-  moved ``HOGDescriptor`` out of the main package (to contrib), so it is available only with OpenCV 4 or
-  ``opencv-contrib-python-headless``.
+  moved ``HOGDescriptor`` out of the main package (to contrib), which is why the project depends on
+  ``opencv-contrib-python-headless``; with plain ``opencv-python-headless`` 5 this detector is unavailable.
 * ``full_frame``: one box covering the whole image (a single, centred person).
 
 ``make_detector("auto")`` picks the first available of torchvision, mediapipe, hog, full_frame and logs which.
