@@ -154,3 +154,41 @@ def test_video_session_streams_tracked_frames(vtest, tiny_models, tmp_path):
     again.push_frame(3, image)
     with pytest.raises(ValueError, match="not after the previous frame"):
         again.push_frame(3, image)
+
+
+@pytest.mark.slow
+def test_hog_detector_tracks_several_pedestrians_without_identity_jumps(vtest, tiny_models, tmp_path):
+    """Several real people at once through the offline HOG detector: tracks overlap in time, and a track's box never
+    jumps between observed frames by more than a fraction of its height (a swap between two pedestrians would)."""
+    from backend.engine import make_engine
+    from backend.video import JobOptions, run_video_job
+    from backend.vision import hog_available
+
+    if not hog_available():
+        pytest.skip("this OpenCV has no HOGDescriptor: the project depends on opencv-contrib-python-headless, "
+                    "which has it; plain opencv-python-headless 5 does not")
+    engine = make_engine("tokenhmr", tiny_models, detector="hog")
+    try:
+        result = run_video_job(vtest, tmp_path / "job", engine, skeleton_for_models_dir(tiny_models),
+                               JobOptions(end_frame=N_FRAMES))
+    finally:
+        engine.close()
+    assert result.complete and result.frames_done == N_FRAMES, result
+    observed_per_frame = np.zeros(N_FRAMES, int)
+    long_tracks = 0
+    for path in result.track_files:
+        data = np.load(path)
+        observed = data["observed"].astype(bool)
+        frames = data["frame_indices"][observed]
+        observed_per_frame[frames] += 1
+        long_tracks += int(observed.sum() >= 15)
+        boxes = data["bbox_xyxy"][observed]
+        if len(boxes) < 2:
+            continue
+        centres = 0.5 * (boxes[:, :2] + boxes[:, 2:])
+        heights = boxes[:, 3] - boxes[:, 1]
+        step = np.abs(np.diff(centres, axis=0)).max(axis=1) / heights[1:] / np.diff(frames)
+        assert step.max() < 0.4, (f"track {int(data['track_id'])}: its box jumped {step.max():.2f} box heights in one "
+                                  f"frame (an identity switch between pedestrians?)")
+    assert observed_per_frame.max() >= 3, f"expected 3+ pedestrians tracked at once, got {observed_per_frame.max()}"
+    assert long_tracks >= 3, f"expected 3+ pedestrians followed for 15+ frames, got {long_tracks}"
