@@ -127,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
              len(result.track_files), result.summary_path)
     if not result.track_files:
         log.warning("no person was tracked: the %s engine did not find anyone in %d consecutive frames (small people "
-                    "in a wide shot need a person detector, e.g. --detector torchvision with its weights installed)",
+                    "in a wide shot need a person detector: --detector hog, offline, or --detector torchvision with its "
+                    "weights installed)",
                     getattr(engine, "name", args.engine), options.tracker.n_init)
     return 0
