@@ -168,14 +168,14 @@ def test_tals_changes_only_pseudo_gt_losses(smoke_dir: Path) -> None:
 
 
 def test_smoke_training_reduces_loss_resumes_and_loads_in_backend(smoke_dir: Path, tmp_path: Path) -> None:
-    steps = 30
+    steps = 200
     config = replace(smoke_config(smoke_dir, total_steps=steps), out_dir=str(tmp_path / "run"), tals=False)
     trainer = HMRTrainer(config, CPU)
     before = trainer.validate()["val/loss"]
     trainer.train()
     rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     after = [r["val/loss"] for r in rows if "val/loss" in r][-1]
-    assert after < 0.7 * before, f"validation loss should fall by >30% in {steps} steps: {before:.3f} → {after:.3f}"
+    assert after < 0.5 * before, f"validation loss should fall by more than half in {steps} steps: {before:.3f} → {after:.3f}"
 
     # exported files load strictly through the backend loader and give the trained model's outputs
     out = tmp_path / "run"
