@@ -301,3 +301,43 @@ def test_lazy_pirate_resends_the_same_id_on_a_fresh_socket(zmq_context, make_cli
     (first_identity, first), (second_identity, second) = seen
     assert first["id"] == second["id"] and first["type"] == second["type"] == "ping", (first, second)
     assert first_identity != second_identity, "the retry did not use a fresh socket"
+
+
+def _established_tcp(local_port: int) -> int:
+    """Connections in state ESTABLISHED whose local port is ``local_port`` (Linux /proc/net/tcp)."""
+    count = 0
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        count += int(int(local.split(":")[1], 16) == local_port and state == "01")
+    return count
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/net/tcp"), reason="reads TCP states from Linux's "
+                    "/proc/net/tcp")
+def test_heartbeats_close_the_connection_of_a_frozen_client(probe_server):
+    """A client process that stops answering (SIGSTOP: its kernel still ACKs, so TCP alone never notices) is
+    dropped by the server's ZMTP heartbeats within HEARTBEAT_TIMEOUT_MS."""
+    import signal
+    import subprocess
+    import sys
+
+    port = int(probe_server.address.rsplit(":", 1)[1])
+    code = ("import sys, time\nfrom backend.client import Client\nc = Client(sys.argv[1], timeout_ms=5000, retries=1)\n"
+            "c.hello()\nprint('ready', flush=True)\ntime.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, probe_server.address], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready", "the client process did not get its hello answered"
+        assert _established_tcp(port) == 1, f"expected the client's connection, found {_established_tcp(port)}"
+        proc.send_signal(signal.SIGSTOP)
+        frozen_at = time.monotonic()
+        limit_s = protocol.HEARTBEAT_TIMEOUT_MS / 1000 + 4
+        while _established_tcp(port) and time.monotonic() - frozen_at < limit_s:
+            time.sleep(0.1)
+        dropped_after = time.monotonic() - frozen_at
+        assert _established_tcp(port) == 0, f"the server still holds the frozen client's connection after {limit_s} s"
+        assert dropped_after >= protocol.HEARTBEAT_INTERVAL_MS / 1000, \
+            f"dropped after {dropped_after:.1f} s, sooner than one heartbeat interval: not the heartbeat's doing"
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.kill()
+        proc.wait(10)
