@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere without PYTHONPATH
 
-from blender_addon.blender_io import CurveKeys, build_character, write_action  # noqa: E402
+from blender_addon.blender_io import CurveKeys, build_character, fcurves_of, write_action  # noqa: E402
 from blender_addon.core import (  # noqa: E402
     SMPL_JOINT_NAMES,
     SMPL_PARENTS,
@@ -107,8 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     insert_full_s = insert_lower_bound(marks, args.frames)
     keys = args.frames * (24 * 4 + 3)
 
-    bag = writer_arm.animation_data.action.layers[0].strips[0].channelbag(writer_arm.animation_data.action_slot)
-    fc = bag.fcurves.find('pose.bones["left_knee"].rotation_quaternion', index=2)
+    fc = fcurves_of(writer_arm).find('pose.bones["left_knee"].rotation_quaternion', index=2)
     co = np.empty(len(fc.keyframe_points) * 2, dtype=np.float32)
     fc.keyframe_points.foreach_get("co", co)
     if len(fc.keyframe_points) != args.frames or np.abs(co[1::2] - quats[:, 4, 2]).max() > 1e-6:

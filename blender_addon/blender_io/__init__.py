@@ -4,7 +4,7 @@ from .animate import AnimationSettings, animate_character, bone_rotation_path
 from .build import BuildSettings, build_keyed_character, character_from_person, export_person_fbx
 from .character import CHARACTER_PROP, Character, build_character, find_character, rest_rotations
 from .export import EXPORT_FORMATS, ExportSettings, export_character
-from .keyframes import CurveKeys, add_keys, channelbag_of, write_action
+from .keyframes import CurveKeys, action_fcurves, add_keys, channelbag_of, fcurves_of, write_action
 from .scene import match_camera, set_frame_range, set_scene_fps
 from .video_frames import VideoFrameReader
 
@@ -17,6 +17,7 @@ __all__ = [
     "EXPORT_FORMATS",
     "ExportSettings",
     "VideoFrameReader",
+    "action_fcurves",
     "add_keys",
     "animate_character",
     "bone_rotation_path",
@@ -26,6 +27,7 @@ __all__ = [
     "character_from_person",
     "export_character",
     "export_person_fbx",
+    "fcurves_of",
     "find_character",
     "match_camera",
     "rest_rotations",

@@ -5,7 +5,9 @@ F-curve here is filled with ``keyframe_points.add(n)`` and one ``foreach_set('co
 interpolation is set in bulk too; nothing loops over ``keyframe_insert``.
 
 Blender 4.2/4.3 (the manifest's minimum) predate layered actions: there the same writer puts the F-curves on
-``action.fcurves`` (``LAYERED_ACTIONS`` is False). The test suite runs bpy 5.0, so only the layered path is tested.
+``action.fcurves`` (``LAYERED_ACTIONS`` is False). Code that reads keys back goes through ``fcurves_of`` (an
+object's assigned action) or ``action_fcurves`` (every F-curve of an action), never ``action.layers`` directly.
+``scripts/test.sh`` runs the Blender tests under bpy 5.0 (``.venv-blender``) and bpy 4.2 (``.venv-blender42``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 
-__all__ = ["CurveKeys", "write_action", "add_keys", "channelbag_of", "LAYERED_ACTIONS"]
+__all__ = [
+    "CurveKeys", "write_action", "add_keys", "channelbag_of", "fcurves_of", "action_fcurves", "LAYERED_ACTIONS"
+]
 
 LAYERED_ACTIONS = "layers" in bpy.types.Action.bl_rna.properties  # Blender 4.4+
 
@@ -115,9 +119,15 @@ def write_action(
     return action
 
 
-def channelbag_of(obj: bpy.types.Object) -> bpy.types.ActionChannelbag:
+def channelbag_of(obj: bpy.types.Object, ensure: bool = True) -> bpy.types.ActionChannelbag:
     """The channelbag of ``obj``'s assigned action and slot (first layer, first strip); the action itself
-    before Blender 4.4."""
+    before Blender 4.4. Both hold the keys in ``.fcurves``, which is what ``add_keys`` writes to.
+
+    Args:
+        obj: an object with an assigned action.
+        ensure: create the slot's channelbag when the strip has none yet (for writing); when False a slot without
+            keys raises instead (for reading).
+    """
     anim = obj.animation_data
     if anim is None or anim.action is None:
         raise ValueError(f"{obj.name}: has no action assigned; run Video mocap or Reconstruct first")
@@ -130,4 +140,24 @@ def channelbag_of(obj: bpy.types.Object) -> bpy.types.ActionChannelbag:
         )
     if not action.layers or not action.layers[0].strips:
         raise ValueError(f"action {action.name!r}: expected a layered action with one keyframe strip")
-    return action.layers[0].strips[0].channelbag(anim.action_slot, ensure=True)
+    bag = action.layers[0].strips[0].channelbag(anim.action_slot, ensure=ensure)
+    if bag is None:
+        raise ValueError(
+            f"{obj.name}: its action {action.name!r} has no keys for slot {anim.action_slot.identifier!r}"
+        )
+    return bag
+
+
+def fcurves_of(obj: bpy.types.Object) -> bpy.types.bpy_prop_collection:
+    """The F-curves animating ``obj``: its assigned slot's channelbag F-curves (Blender 4.4+) or the action's own
+    ``fcurves`` (4.2/4.3). Supports ``find(data_path, index=i)``, ``len`` and iteration on every version."""
+    return channelbag_of(obj, ensure=False).fcurves
+
+
+def action_fcurves(action: bpy.types.Action) -> list[bpy.types.FCurve]:
+    """Every F-curve of ``action``, assigned or not: those of all layers, keyframe strips and slots' channelbags
+    (Blender 4.4+) or ``action.fcurves`` (4.2/4.3)."""
+    if not LAYERED_ACTIONS:
+        return list(action.fcurves)
+    return [fc for layer in action.layers for strip in layer.strips for bag in strip.channelbags
+            for fc in bag.fcurves]

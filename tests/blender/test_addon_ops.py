@@ -166,6 +166,8 @@ def vtest() -> Path:
 
 
 def test_video_mocap_keys_one_character_per_track(addon, addon_prefs, scripted_backend, vtest):
+    from bl_ext.tmtest.tokenmocap.blender_io import fcurves_of
+
     backend = scripted_backend(video_tracks={1: list(range(0, 10)), 2: list(range(3, 10)), 7: [0, 1]})
     addon_prefs.backend_address = backend.address
     result = bpy.ops.tokenmocap.video_mocap(filepath=str(vtest), frame_start=0, frame_end=9,
@@ -183,8 +185,7 @@ def test_video_mocap_keys_one_character_per_track(addon, addon_prefs, scripted_b
         f"fps {scene.render.fps}, range {scene.frame_start}..{scene.frame_end}"
     assert "TM_video_decode" not in bpy.data.scenes, "the decoding scene is removed"
     arm = bpy.data.objects["TM_track_2"]
-    bag = arm.animation_data.action.layers[0].strips[0].channelbag(arm.animation_data.action_slot)
-    fc = bag.fcurves.find('pose.bones["right_knee"].rotation_quaternion', index=1)
+    fc = fcurves_of(arm).find('pose.bones["right_knee"].rotation_quaternion', index=1)
     co = np.empty(len(fc.keyframe_points) * 2, dtype=np.float32)
     fc.keyframe_points.foreach_get("co", co)
     assert co[0::2].tolist() == list(range(4, 11)), f"track 2 keyed at video frames 3..9 + 1, got {co[0::2]}"

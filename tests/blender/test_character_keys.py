@@ -1,4 +1,4 @@
-"""Characters, the bulk keyframe writer and export in a real Blender (bpy 5.0), read back with foreach_get."""
+"""Characters, the bulk keyframe writer and export in a real Blender (bpy 5.0 and 4.2), read back with foreach_get."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from blender_addon.blender_io import (  # noqa: E402
     CurveKeys,
     build_character,
     build_keyed_character,
+    action_fcurves,
     character_from_person,
+    fcurves_of,
     write_action,
 )
 from blender_addon.core import (  # noqa: E402
@@ -70,19 +72,47 @@ def test_writer_uses_layered_action_and_reads_back(fresh_scene):
     frames = np.arange(1, 101, dtype=np.float64)
     values = np.stack([np.sin(frames / 10), np.cos(frames / 10), frames * 0.01], axis=1)
     action = write_action(obj, "A_test", [CurveKeys("location", frames, values, group="Object")])
-    assert obj.animation_data.action == action and obj.animation_data.action_slot == action.slots[0]
-    channelbag = action.layers[0].strips[0].channelbag(action.slots[0])
-    assert len(channelbag.fcurves) == 3
+    assert obj.animation_data.action == action
+    if LAYERED_ACTIONS:  # Blender 4.4+: one layer, one keyframe strip, one slot, assigned
+        assert obj.animation_data.action_slot == action.slots[0] and len(action.slots) == 1
+        assert len(action.layers) == 1 and len(action.layers[0].strips) == 1
+        assert list(action.layers[0].strips[0].channelbag(action.slots[0]).fcurves) == list(fcurves_of(obj))
+    fcurves = fcurves_of(obj)
+    assert len(fcurves) == 3
+    assert list(action_fcurves(action)) == list(fcurves), "the action holds exactly the object's three curves"
     for i in range(3):
-        co = _read_curve(channelbag.fcurves.find("location", index=i))
+        co = _read_curve(fcurves.find("location", index=i))
         assert np.abs(co[:, 0] - frames).max() == 0 and np.abs(co[:, 1] - values[:, i]).max() < 1e-6
+        assert fcurves.find("location", index=i).group.name == "Object", "the curves are grouped"
     interp = np.empty(100, dtype=np.int32)
-    channelbag.fcurves[0].keyframe_points.foreach_get("interpolation", interp)
+    fcurves[0].keyframe_points.foreach_get("interpolation", interp)
     assert np.all(interp == 1), f"expected LINEAR (1) everywhere, got {np.unique(interp)}"
     fresh_scene.frame_set(37)
     assert abs(obj.location.z - 0.37) < 1e-6, f"evaluated location at frame 37: {obj.location.z}"
     with pytest.raises(ValueError, match="interpolation"):
         write_action(obj, "B", [CurveKeys("location", frames, values)], interpolation="WOBBLY")
+
+
+def test_fcurves_of_reads_without_creating_curves(fresh_scene):
+    from blender_addon.blender_io.keyframes import LAYERED_ACTIONS
+
+    obj = bpy.data.objects.new("Empty", None)
+    fresh_scene.collection.objects.link(obj)
+    with pytest.raises(ValueError, match="has no action assigned"):
+        fcurves_of(obj)
+    action = bpy.data.actions.new("bare")
+    anim = obj.animation_data_create()
+    if LAYERED_ACTIONS:  # a slot and a strip but no channelbag: reading must not create one
+        slot = action.slots.new(id_type="OBJECT", name=obj.name)
+        action.layers.new("Layer").strips.new(type="KEYFRAME")
+        anim.action, anim.action_slot = action, slot
+        with pytest.raises(ValueError, match="has no keys for slot"):
+            fcurves_of(obj)
+        assert len(action.layers[0].strips[0].channelbags) == 0, "fcurves_of created a channelbag"
+    else:
+        anim.action = action
+        assert len(fcurves_of(obj)) == 0
+    assert action_fcurves(action) == []
 
 
 def _global_deltas(arm_obj) -> dict:
@@ -132,11 +162,11 @@ def test_video_track_keys_every_frame_and_sets_fps(fresh_scene, body_model, make
     assert (fresh_scene.frame_start, fresh_scene.frame_end) == (1, 6)
     action = ch.armature.animation_data.action
     assert action.name == "TM_track_4_walk_mp4"
-    bag = action.layers[0].strips[0].channelbag(ch.armature.animation_data.action_slot)
-    assert len(bag.fcurves) == 24 * 4 + 3, f"expected 99 F-curves (24 quats + pelvis location), got {len(bag.fcurves)}"
-    co = _read_curve(bag.fcurves.find('pose.bones["left_knee"].rotation_quaternion', index=0))
+    fcurves = fcurves_of(ch.armature)
+    assert len(fcurves) == 24 * 4 + 3, f"expected 99 F-curves (24 quats + pelvis location), got {len(fcurves)}"
+    co = _read_curve(fcurves.find('pose.bones["left_knee"].rotation_quaternion', index=0))
     assert co[:, 0].tolist() == [1, 2, 3, 5, 6], f"keys at source frame + 1, got {co[:, 0]}"
-    quats = np.stack([_read_curve(bag.fcurves.find('pose.bones["left_knee"].rotation_quaternion', index=i))[:, 1]
+    quats = np.stack([_read_curve(fcurves.find('pose.bones["left_knee"].rotation_quaternion', index=i))[:, 1]
                       for i in range(4)], axis=1)
     assert np.sum(quats[1:] * quats[:-1], axis=1).min() >= 0, "sign-continuous keys"
     fresh_scene.frame_set(1)
@@ -151,8 +181,7 @@ def test_video_track_resampled_to_the_scene_rate(fresh_scene, body_model, make_p
     body = rest_body_from_mapping(body_model)
     ch = build_keyed_character(1, track, body, BuildSettings(fps_source=30.0, set_scene_fps=False))
     assert fresh_scene.render.fps == 24, "the scene keeps its own rate"
-    bag = ch.armature.animation_data.action.layers[0].strips[0].channelbag(ch.armature.animation_data.action_slot)
-    loc_y = _read_curve(bag.fcurves.find('pose.bones["pelvis"].location', index=2))
+    loc_y = _read_curve(fcurves_of(ch.armature).find('pose.bones["pelvis"].location', index=2))
     assert loc_y[:, 0].tolist() == list(range(1, 26)), f"1 s at 24 fps = frames 1..25, got {loc_y[:, 0]}"
     fresh_scene.frame_set(13)  # 0.5 s: source frame 15 exactly
     want = np.array(bpy.data.objects["TM_track_1"].pose.bones["pelvis"].head)

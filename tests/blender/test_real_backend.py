@@ -109,6 +109,7 @@ def test_reconstruct_image_with_real_backend(addon, addon_prefs, real_backend, t
 def test_video_mocap_with_real_backend(addon, addon_prefs, real_backend):
     if not VTEST.is_file():
         pytest.skip(f"{VTEST} is missing (Debian package opencv-doc)")
+    from bl_ext.tmtest.tokenmocap.blender_io import fcurves_of
     from bl_ext.tmtest.tokenmocap.bridge import protocol
 
     addon_prefs.backend_address = real_backend["address"]
@@ -127,8 +128,7 @@ def test_video_mocap_with_real_backend(addon, addon_prefs, real_backend):
     for arm in arms:
         assert arm.name.startswith("TM_track_") and len(arm.data.bones) == 24, arm.name
         anim = arm.animation_data
-        bag = anim.action.layers[0].strips[0].channelbag(anim.action_slot)
-        fc = bag.fcurves.find('pose.bones["pelvis"].location', index=0)
+        fc = fcurves_of(arm).find('pose.bones["pelvis"].location', index=0)
         co = np.empty(len(fc.keyframe_points) * 2, dtype=np.float32)
         fc.keyframe_points.foreach_get("co", co)
         frames = co[0::2]

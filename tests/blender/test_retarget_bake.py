@@ -24,8 +24,10 @@ from blender_addon.blender_io import (  # noqa: E402
     BuildSettings,
     CurveKeys,
     ExportSettings,
+    action_fcurves,
     build_keyed_character,
     export_character,
+    fcurves_of,
     write_action,
 )
 from blender_addon.core import (  # noqa: E402
@@ -332,14 +334,11 @@ def existing_action(obj):
 
 
 def action_bytes(action) -> bytes:
-    strip = action.layers[0].strips[0]
     out = b""
-    for slot in action.slots:
-        bag = strip.channelbag(slot)
-        for fc in bag.fcurves:
-            co = np.empty(len(fc.keyframe_points) * 2, dtype=np.float32)
-            fc.keyframe_points.foreach_get("co", co)
-            out += fc.data_path.encode() + co.tobytes()
+    for fc in action_fcurves(action):
+        co = np.empty(len(fc.keyframe_points) * 2, dtype=np.float32)
+        fc.keyframe_points.foreach_get("co", co)
+        out += fc.data_path.encode() + co.tobytes()
     return out
 
 
@@ -420,11 +419,12 @@ def test_unmapped_bones_get_no_keys_and_keep_their_pose(fresh_scene, body_model)
     target, bone_map = make_target(body, "ue5_mannequin", "T")
     target.pose.bones["ik_foot_root"].location = (0.0, 0.0, 0.25)
     action = retarget_action(source, target, bone_map, BakeSettings(frame_start=1, frame_end=8))
-    bag = action.layers[0].strips[0].channelbag(target.animation_data.action_slot)
-    keyed = {fc.data_path.split('"')[1] for fc in bag.fcurves}
+    assert target.animation_data.action == action, "the bake is assigned to the target"
+    fcurves = fcurves_of(target)
+    keyed = {fc.data_path.split('"')[1] for fc in fcurves}
     assert keyed == set(bone_map.target_bones()), f"keyed bones {sorted(keyed - set(bone_map.target_bones()))} " \
                                                   f"extra / {sorted(set(bone_map.target_bones()) - keyed)} missing"
-    located = {fc.data_path.split('"')[1] for fc in bag.fcurves if fc.data_path.endswith(".location")}
+    located = {fc.data_path.split('"')[1] for fc in fcurves if fc.data_path.endswith(".location")}
     assert located == {"pelvis"}, f"only the hips get location keys (root motion REST), got {located}"
     bpy.context.scene.frame_set(5)
     assert tuple(target.pose.bones["ik_foot_root"].location) == pytest.approx((0.0, 0.0, 0.25)), \
