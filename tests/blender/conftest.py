@@ -7,12 +7,31 @@ plausible SMPL-shaped skeleton. It needs no SMPL files and no backend.
 
 from __future__ import annotations
 
+import atexit
+import typing
+
 import numpy as np
 import pytest
 
 bpy = pytest.importorskip("bpy", reason="the Blender tests need bpy (run them in .venv-blender)")
 
 from blender_addon.core import SMPL_JOINT_NAMES, SMPL_PARENTS  # noqa: E402
+
+
+def _clear_typing_caches() -> None:
+    """Drop ``typing``'s subscription caches before the interpreter shuts down.
+
+    The bpy 4.2 module shuts Blender down (WM_exit) when the ``bpy`` module object is freed. The glTF exporter's
+    annotations (``typing.List[Keyframe]``) put classes whose modules import bpy into typing's never-collected
+    caches, so after any glTF export bpy is never freed, WM_exit never runs, and Blender's static destructors
+    call into the finalized interpreter: the process exits with SIGSEGV (139) after every test passed. Clearing
+    the caches lets bpy 4.2 exit cleanly; bpy 5.0 exits cleanly either way.
+    """
+    for cleanup in typing._cleanups:
+        cleanup()
+
+
+atexit.register(_clear_typing_caches)
 
 # SMPL-like rest joints (metres, SMPL canonical frame: Y up, facing +Z), rounded from a neutral body.
 _REST_JOINTS = np.array([
