@@ -2,6 +2,7 @@
 # Creates the project's virtual environments from the project's own files (idempotent):
 #   .venv          backend + training + tests (torch, timm, smplx, opencv, pyzmq)   pip install -e .[dev]
 #   .venv-blender  Blender as a Python module (bpy 5.0.1 pins numpy<2) for the add-on's headless tests
+#   .venv-blender42  the same with bpy 4.2.23, the manifest's minimum Blender (4.2 LTS, actions without slots)
 #   .venv-lite     mediapipe 0.10.21 for the lite engine (pins numpy<2, protobuf<5); runs in its own process
 # Usage: bash scripts/setup.sh [--no-blender] [--no-lite]
 set -euo pipefail
@@ -29,6 +30,8 @@ fi
 if [ "$want_blender" = 1 ]; then
   [ -x .venv-blender/bin/python ] || "$PY" -m venv .venv-blender
   pipq .venv-blender -r requirements/blender.txt
+  [ -x .venv-blender42/bin/python ] || "$PY" -m venv .venv-blender42
+  pipq .venv-blender42 -r requirements/blender42.txt
 fi
 if [ "$want_lite" = 1 ] && [ -f requirements/lite.txt ]; then
   [ -x .venv-lite/bin/python ] || "$PY" -m venv .venv-lite

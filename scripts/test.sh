@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: the backend/training tests in .venv, then the Blender tests in .venv-blender.
+# Runs the whole test suite: the backend/training tests in .venv, then the Blender tests in .venv-blender (bpy 5.0)
+# and again in .venv-blender42 (bpy 4.2, the extension's minimum Blender) when that venv exists.
 # Prints one closing line "tests: N passed, N failed, N skipped" and exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,12 @@ if [ -d tests/blender ]; then
   .venv-blender/bin/python -m pytest tests/blender -p no:cacheprovider "$@" 2>&1 | tee "$logdir/blender.log"
   rc=${PIPESTATUS[0]}; tally "$logdir/blender.log"
   [ "$rc" = 0 ] || [ "$rc" = 5 ] || status=1
+  if [ -x .venv-blender42/bin/python ]; then
+    echo "=== Blender tests (.venv-blender42, bpy 4.2) ==="
+    .venv-blender42/bin/python -m pytest tests/blender -p no:cacheprovider "$@" 2>&1 | tee "$logdir/blender42.log"
+    rc=${PIPESTATUS[0]}; tally "$logdir/blender42.log"
+    [ "$rc" = 0 ] || [ "$rc" = 5 ] || status=1
+  fi
 fi
 
 [ "$passed" -gt 0 ] || status=1
