@@ -38,6 +38,11 @@ def describe_hello(header: dict) -> str:
             f"device {header.get('device', '?')}, engines: {', '.join(map(str, engines)) or 'none installed'}")
     if not engines:
         text += " (run 'tokenmocap models install' on the backend machine)"
+    runs = header.get("engine")  # what a request runs when it names no engine (protocol 1, newer servers)
+    if runs:
+        text += f"; runs {runs}"
+        if runs == "lite":
+            text += " (MediaPipe + IK; install the TokenHMR files with 'tokenmocap models install' for full quality)"
     return text
 
 

@@ -57,6 +57,10 @@ def test_connection_test_reports_server_and_missing_backend(addon, addon_prefs, 
     assert bpy.ops.tokenmocap.test_connection() == {"FINISHED"}
     assert addon_prefs.connection_status.startswith("connected: server scripted"), addon_prefs.connection_status
     assert "engines: tokenhmr" in addon_prefs.connection_status
+    from bl_ext.tmtest.tokenmocap.ops.control import describe_hello
+
+    lite = describe_hello({"server_version": "0.1.0", "engines": {"lite": {"available": True}}, "engine": "lite"})
+    assert "engines: lite; runs lite (MediaPipe + IK; install the TokenHMR files" in lite, lite
     from bl_ext.tmtest.tokenmocap.ops.control import check_connection
 
     ok, status = check_connection("tcp://127.0.0.1:9", None, timeout_ms=300)  # nothing listens there

@@ -63,6 +63,8 @@ def test_connection_to_real_backend(addon, addon_prefs, real_backend):
     assert bpy.ops.tokenmocap.test_connection() == {"FINISHED"}
     assert addon_prefs.connection_status.startswith("connected") and "tokenhmr" in addon_prefs.connection_status, \
         addon_prefs.connection_status
+    assert addon_prefs.connection_status.endswith("; runs tokenhmr"), \
+        f"the status names the engine requests run: {addon_prefs.connection_status}"
 
 
 def test_reconstruct_image_with_real_backend(addon, addon_prefs, real_backend, tmp_path):
