@@ -5,7 +5,7 @@ from .build import BuildSettings, build_keyed_character, character_from_person, 
 from .character import CHARACTER_PROP, Character, build_character, find_character, rest_rotations
 from .export import EXPORT_FORMATS, ExportSettings, export_character
 from .keyframes import CurveKeys, action_fcurves, add_keys, channelbag_of, fcurves_of, write_action
-from .scene import match_camera, set_frame_range, set_scene_fps
+from .scene import fit_frame_range, match_camera, set_frame_range, set_scene_fps
 from .video_frames import VideoFrameReader
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "export_person_fbx",
     "fcurves_of",
     "find_character",
+    "fit_frame_range",
     "match_camera",
     "rest_rotations",
     "set_frame_range",

@@ -7,7 +7,7 @@ from mathutils import Matrix
 
 from ..core import blender_camera_settings, fps_to_blender
 
-__all__ = ["set_scene_fps", "set_frame_range", "match_camera"]
+__all__ = ["set_scene_fps", "set_frame_range", "fit_frame_range", "match_camera"]
 
 
 def set_scene_fps(scene: bpy.types.Scene, fps: float) -> None:
@@ -23,6 +23,13 @@ def set_frame_range(scene: bpy.types.Scene, first: int, last: int) -> None:
         raise ValueError(f"frame range: expected first <= last, got {first}..{last}")
     scene.frame_start = int(first)
     scene.frame_end = int(last)
+
+
+def fit_frame_range(scene: bpy.types.Scene, actions: list[bpy.types.Action]) -> None:
+    """Set the scene's frame range to span every action (the union of the tracks of one video)."""
+    ranges = [action.frame_range for action in actions if action is not None]
+    if ranges:
+        set_frame_range(scene, int(min(r[0] for r in ranges)), int(max(r[1] for r in ranges)))
 
 
 def match_camera(
