@@ -2,7 +2,7 @@
 
 from .animate import AnimationSettings, animate_character, bone_rotation_path
 from .build import BuildSettings, build_keyed_character, character_from_person, export_person_fbx
-from .character import CHARACTER_PROP, Character, build_character, find_character, rest_rotations
+from .character import CHARACTER_PROP, Character, build_character, find_character, rest_lift, rest_rotations
 from .export import EXPORT_FORMATS, ExportSettings, export_character
 from .keyframes import CurveKeys, action_fcurves, add_keys, channelbag_of, fcurves_of, write_action
 from .scene import fit_frame_range, match_camera, set_frame_range, set_scene_fps
@@ -31,6 +31,7 @@ __all__ = [
     "find_character",
     "fit_frame_range",
     "match_camera",
+    "rest_lift",
     "rest_rotations",
     "set_frame_range",
     "set_scene_fps",

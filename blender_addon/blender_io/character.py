@@ -3,6 +3,12 @@
 The armature object keeps the identity transform so armature space equals world space (the pose maths in
 ``core.bone_pose`` relies on it). Bones point along the limbs (``core.skeleton``); the mesh is parented to the
 armature with an Armature modifier and one vertex group per joint.
+
+The rest pose stands on the floor: bones and mesh are ``C · J(β)`` and ``C · V`` lifted by :func:`rest_lift`, so the
+lowest rest vertex is at z = 0, like an artist's rig. (SMPL's origin sits near the pelvis, so unlifted the rest
+feet would be ~1.2 m under the floor: the T-pose frame of an export and every rig retargeted relative to the rest
+pose would float or sink by that much.) Pose keys are relative to the rest heads, so the lift changes no posed
+position.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import numpy as np
 
 from ..core import SMPL_TO_BLENDER, RestBodyData, bone_layout
 
-__all__ = ["Character", "build_character", "find_character", "rest_rotations", "CHARACTER_PROP"]
+__all__ = ["Character", "build_character", "find_character", "rest_lift", "rest_rotations", "CHARACTER_PROP"]
 
 CHARACTER_PROP = "tokenmocap_character"  # custom property on the armature object: the track id, or -1
 
@@ -31,9 +37,14 @@ def _link(obj: bpy.types.Object, collection: bpy.types.Collection | None) -> Non
     (collection or bpy.context.scene.collection).objects.link(obj)
 
 
+def rest_lift(body: RestBodyData) -> np.ndarray:
+    """(3,) the offset added to the Blender rest body (``C · V``, ``C · J``) so its lowest vertex is at z = 0."""
+    return np.array([0.0, 0.0, -float((body.vertices @ SMPL_TO_BLENDER.T)[:, 2].min())])
+
+
 def _build_mesh(name: str, body: RestBodyData) -> bpy.types.Mesh:
     mesh = bpy.data.meshes.new(name)
-    verts = (body.vertices @ SMPL_TO_BLENDER.T).astype(np.float32)
+    verts = (body.vertices @ SMPL_TO_BLENDER.T + rest_lift(body)).astype(np.float32)
     faces = body.faces
     mesh.vertices.add(verts.shape[0])
     mesh.vertices.foreach_set("co", verts.ravel())
@@ -50,6 +61,8 @@ def _build_mesh(name: str, body: RestBodyData) -> bpy.types.Mesh:
 
 def _build_armature_data(name: str, body: RestBodyData, arm_obj: bpy.types.Object) -> None:
     heads, tails = bone_layout(body.joints)
+    lift = rest_lift(body)
+    heads, tails = heads + lift, tails + lift
     view_layer = bpy.context.view_layer
     previous_active = view_layer.objects.active
     previous_mode = previous_active.mode if previous_active is not None else "OBJECT"

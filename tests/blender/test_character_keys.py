@@ -39,6 +39,8 @@ def test_character_bones_rest_and_mesh(fresh_scene, body_model):
     body = rest_body_from_mapping(body_model)
     ch = build_character("TM_track_7", body, track_id=7)
     bones = ch.armature.data.bones
+    lift = np.array([0.0, 0.0, -(body.vertices @ SMPL_TO_BLENDER.T)[:, 2].min()])  # the rest stands on z = 0
+    assert lift[2] > 0.1, f"the synthetic body's SMPL origin is above its feet, lift {lift}"
     # Blender lists bones depth-first, so compare as sets (parents are checked below).
     assert sorted(b.name for b in bones) == sorted(SMPL_JOINT_NAMES), f"bones: {[b.name for b in bones][:5]}..."
     for j, name in enumerate(SMPL_JOINT_NAMES):
@@ -46,11 +48,13 @@ def test_character_bones_rest_and_mesh(fresh_scene, body_model):
         want = None if SMPL_PARENTS[j] < 0 else SMPL_JOINT_NAMES[SMPL_PARENTS[j]]
         assert (parent.name if parent else None) == want, f"{name}: parent {parent} != {want}"
         head = np.array(bones[name].head_local)
-        assert np.abs(head - SMPL_TO_BLENDER @ body.joints[j]).max() < 1e-5, f"{name} rest head {head}"
+        assert np.abs(head - (SMPL_TO_BLENDER @ body.joints[j] + lift)).max() < 1e-5, f"{name} rest head {head}"
     mesh = ch.mesh.data
     co = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
     mesh.vertices.foreach_get("co", co)
-    assert np.abs(co.reshape(-1, 3) - body.vertices @ SMPL_TO_BLENDER.T).max() < 1e-5, "mesh vertices are C · V"
+    assert np.abs(co.reshape(-1, 3) - (body.vertices @ SMPL_TO_BLENDER.T + lift)).max() < 1e-5, \
+        "mesh vertices are C · V lifted"
+    assert abs(co[2::3].min()) < 1e-6, "the rest body stands on the floor (lowest vertex at z = 0)"
     assert len(mesh.polygons) == body.faces.shape[0]
     assert [g.name for g in ch.mesh.vertex_groups] == list(SMPL_JOINT_NAMES)
     got_w = np.zeros_like(body.weights)

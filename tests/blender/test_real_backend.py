@@ -91,9 +91,11 @@ def test_reconstruct_image_with_real_backend(addon, addon_prefs, real_backend, t
     assert len(mesh.data.vertices) == body.vertices.shape[0] and len(arm.data.bones) == 24
     co = np.empty(len(mesh.data.vertices) * 3, dtype=np.float32)
     mesh.data.vertices.foreach_get("co", co)
-    assert np.abs(co.reshape(-1, 3) - body.vertices @ C.T).max() < 1e-5, "rest mesh = C · body_model vertices"
+    lift = np.array([0.0, 0.0, -(body.vertices @ C.T)[:, 2].min()])  # the rest stands on the floor
+    assert np.abs(co.reshape(-1, 3) - (body.vertices @ C.T + lift)).max() < 1e-5, \
+        "rest mesh = C · body_model vertices, lifted"
     heads = np.array([arm.data.bones[n].head_local for n in body.joint_names])
-    assert np.abs(heads - body.joints @ C.T).max() < 1e-5, "rest skeleton = C · J(β) of the predicted betas"
+    assert np.abs(heads - (body.joints @ C.T + lift)).max() < 1e-5, "rest skeleton = C · J(β) of the betas, lifted"
     bpy.context.scene.frame_set(1)
     glob = _smpl_globals(person.global_orient, person.body_pose, body.parents)
     for j, name in enumerate(body.joint_names):

@@ -22,6 +22,7 @@ from test_retarget_bake import (  # noqa: E402
     LIMB_CHILD,
     N_FRAMES,
     angle_deg,
+    known_track,
     make_source,
     make_target,
     rest_snapshot,
@@ -61,6 +62,32 @@ def test_operator_bakes_with_preset_and_reports(addon, body_model):
     assert action.name == "take_on_rig", f"new action name {action.name}"
     assert tuple(action.frame_range) == (1.0, float(N_FRAMES)), f"frame range follows the source: {action.frame_range}"
     assert action["tokenmocap_retarget_source"] == source.name
+
+
+def test_ground_aligned_character_retargets_onto_a_rig_standing_on_the_floor(addon, body_model):
+    """A ground-aligned character walks on z = 0; a rig standing on z = 0 must walk there too (REST root motion).
+
+    Regression: the character's rest pose used to be SMPL's (origin near the pelvis, feet ~1 m under the floor),
+    so "hips relative to the rest pose" lifted the rig by that much: an artist's rig floated a metre up.
+    """
+    from blender_addon.blender_io import BuildSettings, build_keyed_character
+    from blender_addon.core import rest_body_from_mapping
+
+    body = rest_body_from_mapping(body_model)
+    source = build_keyed_character(0, known_track(), body, BuildSettings(fps_source=30.0,
+                                                                         root_motion="ground_aligned")).armature
+    target, _ = make_target(body, "mixamo", "A")  # FBX-like object transform (Rx 90°, scale 0.01), feet on z = 0
+    assert bpy.ops.tokenmocap.retarget(source=source.name, target=target.name, map_mode="PRESET",
+                                       preset="mixamo") == {"FINISHED"}
+    src_feet = ("left_ankle", "right_ankle")
+    tgt_feet = ("mixamorig:LeftFoot", "mixamorig:RightFoot")
+    src_pose, tgt_pose = world_pose(source, range(1, N_FRAMES + 1)), world_pose(target, range(1, N_FRAMES + 1))
+    src_low = np.array([min(p[1][p[0].index(n)][2] for n in src_feet) for p in src_pose.values()])
+    tgt_low = np.array([min(p[1][p[0].index(n)][2] for n in tgt_feet) for p in tgt_pose.values()])
+    assert src_low.min() > -0.05 and src_low.min() < 0.2, f"the source's ankles touch the floor: {src_low.min()}"
+    gap = np.abs(tgt_low - 1.07 * src_low).max()  # the target is 1.07 times the source's size
+    assert gap < 0.05, f"the rig's ankles follow the character's over the floor, worst difference {gap:.3f} m " \
+                       f"(rig lowest {tgt_low.min():.3f} m, character lowest {src_low.min():.3f} m)"
 
 
 def test_operator_auto_map_and_errors(addon, body_model, tmp_path):
