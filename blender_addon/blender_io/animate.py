@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 
-from ..core import PoseTrack, RestBodyData, RootMotionMode, character_keys, resample_track
+from ..core import PoseTrack, RestBodyData, RootMotionMode, character_keys, ground_clearance, resample_track
 from .character import rest_rotations
 from .keyframes import CurveKeys, write_action
 
@@ -50,7 +50,8 @@ def animate_character(
         The assigned action: ``rotation_quaternion`` of all 24 bones and ``location`` of the pelvis.
     """
     r0, heads = rest_rotations(arm_obj, body.joint_names)
-    keys = character_keys(track, body.joints, body.parents, r0, heads[0], settings.root_motion)
+    keys = character_keys(track, body.joints, body.parents, r0, heads[0], settings.root_motion,
+                          ground_clearance(body.vertices, body.joints))
     frames, quats, locs = keys.frames, keys.quaternions, keys.root_locations
     if settings.fps_source and settings.fps_target and abs(settings.fps_source / settings.fps_target - 1.0) > 1e-5:
         resampled = resample_track(frames, quats, locs, settings.fps_source, settings.fps_target)

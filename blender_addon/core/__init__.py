@@ -23,7 +23,13 @@ from .camera import (
 from .joints import NUM_SMPL_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS, check_joint_table
 from .picking import pick_box, pixel_to_uv, uv_to_pixel
 from .resample import ResampledTrack, resample_track, source_brackets
-from .root_motion import ROOT_MOTION_MODES, RootMotionMode, joint_positions_camera, pelvis_trajectory
+from .root_motion import (
+    ROOT_MOTION_MODES,
+    RootMotionMode,
+    ground_clearance,
+    joint_positions_camera,
+    pelvis_trajectory,
+)
 from .rotations import (
     axis_angle_to_matrix,
     make_quaternions_continuous,
@@ -60,6 +66,7 @@ __all__ = [
     "character_keys",
     "check_joint_table",
     "fps_to_blender",
+    "ground_clearance",
     "joint_positions_camera",
     "make_quaternions_continuous",
     "matrix_to_axis_angle",

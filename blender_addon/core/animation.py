@@ -118,6 +118,7 @@ def character_keys(
     rest_rotations: np.ndarray,
     head_rest_root: np.ndarray,
     root_motion: RootMotionMode,
+    ground_clearance: float = 0.0,
 ) -> CharacterKeys:
     """Pose-bone keys for one track on an armature built from ``rest_joints``.
 
@@ -128,9 +129,11 @@ def character_keys(
         rest_rotations: (24, 3, 3) armature-space rest rotations of the bones.
         head_rest_root: (3,) pelvis bone rest head in armature space.
         root_motion: "camera", "in_place" or "ground_aligned".
+        ground_clearance: lowest rest joint height above the soles (``root_motion.ground_clearance``), so the
+            grounded modes put the soles on z = 0.
     """
     quats = bone_basis_quaternions(track.global_orient, track.body_pose, rest_rotations)
     joints_cam = joint_positions_camera(track.global_orient, track.body_pose, rest_joints, parents, track.cam_t_full)
-    pelvis = pelvis_trajectory(joints_cam, root_motion, head_rest_root)
+    pelvis = pelvis_trajectory(joints_cam, root_motion, head_rest_root, ground_clearance)
     loc = root_location_keys(pelvis, head_rest_root, np.asarray(rest_rotations)[0])
     return CharacterKeys(track.frames.copy(), quats, loc)

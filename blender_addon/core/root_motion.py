@@ -4,7 +4,9 @@
   at the origin that matches the backend's (the mode for overlays and shots with a static camera).
 - ``ground_aligned``: the same trajectory, shifted so the first frame's pelvis is above the world origin and
   the ground (the low 5th percentile over frames of the lowest joint) is at z = 0. A percentile rather than
-  the minimum keeps one badly estimated frame from sinking the floor.
+  the minimum keeps one badly estimated frame from sinking the floor. Joints sit inside the body, so the ground
+  is put ``ground_clearance`` (the rest body's lowest joint height above its soles) below them: the soles, not
+  the toe joints, touch z = 0.
 - ``in_place``: ground-aligned height (jumps and crouches are kept) with no horizontal travel.
 Rotations are not changed by any mode; they stay camera-relative (``M · R_go · C⁻¹``).
 """
@@ -18,7 +20,9 @@ import numpy as np
 from .bone_pose import CAMERA_TO_BLENDER
 from .rotations import axis_angle_to_matrix
 
-__all__ = ["RootMotionMode", "ROOT_MOTION_MODES", "joint_positions_camera", "pelvis_trajectory"]
+__all__ = [
+    "RootMotionMode", "ROOT_MOTION_MODES", "ground_clearance", "joint_positions_camera", "pelvis_trajectory",
+]
 
 RootMotionMode = Literal["camera", "in_place", "ground_aligned"]
 ROOT_MOTION_MODES: tuple[str, ...] = ("camera", "in_place", "ground_aligned")
@@ -60,13 +64,27 @@ def joint_positions_camera(
     return pos
 
 
-def pelvis_trajectory(joints_cam: np.ndarray, mode: RootMotionMode, head_rest: np.ndarray) -> np.ndarray:
+def ground_clearance(rest_vertices: np.ndarray, rest_joints: np.ndarray) -> float:
+    """Height of the lowest rest joint above the rest body's lowest vertex (its soles), metres, SMPL frame (Y up).
+
+    Args:
+        rest_vertices: (V, 3) rest vertices for the betas.
+        rest_joints: (24, 3) rest joints J(β).
+    """
+    return max(0.0, float(np.asarray(rest_joints)[:, 1].min() - np.asarray(rest_vertices)[:, 1].min()))
+
+
+def pelvis_trajectory(
+    joints_cam: np.ndarray, mode: RootMotionMode, head_rest: np.ndarray, ground_clearance: float = 0.0
+) -> np.ndarray:
     """Pelvis positions in Blender world space for a root motion mode.
 
     Args:
         joints_cam: (T, 24, 3) joints in the OpenCV camera frame (see :func:`joint_positions_camera`).
         mode: "camera", "in_place" or "ground_aligned".
         head_rest: (3,) the pelvis bone's rest head in Blender (its x, y are kept by "in_place").
+        ground_clearance: metres between the lowest joint and the floor ("in_place", "ground_aligned"); see
+            :func:`ground_clearance`.
     Returns:
         (T, 3) pelvis positions in Blender world space, metres.
     """
@@ -77,7 +95,7 @@ def pelvis_trajectory(joints_cam: np.ndarray, mode: RootMotionMode, head_rest: n
     if mode == "camera":
         return pelvis
     floor_z = float(np.percentile(world[..., 2].min(axis=1), _GROUND_PERCENTILE))
-    pelvis[:, 2] -= floor_z
+    pelvis[:, 2] -= floor_z - float(ground_clearance)
     if mode == "ground_aligned":
         pelvis[:, :2] -= pelvis[0, :2]
     else:

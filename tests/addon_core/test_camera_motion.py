@@ -13,6 +13,7 @@ from blender_addon.core import (
     bone_layout,
     camera_to_blender_points,
     fps_to_blender,
+    ground_clearance,
     joint_positions_camera,
     pelvis_camera_positions,
     pelvis_trajectory,
@@ -134,6 +135,19 @@ def test_root_motion_modes():
     assert np.abs(in_place[:, 2] - ground[:, 2]).max() < 1e-12, "in_place keeps the vertical motion"
     with pytest.raises(ValueError, match="root motion mode"):
         pelvis_trajectory(joints, "world", head_rest[0])
+    # The soles, not the lowest joints, go on the floor: the lowest joint ends ground_clearance above z = 0.
+    for mode in ("ground_aligned", "in_place"):
+        lifted = pelvis_trajectory(joints, mode, head_rest[0], ground_clearance=0.07)
+        base = pelvis_trajectory(joints, mode, head_rest[0])
+        assert np.abs(lifted - base - [0.0, 0.0, 0.07]).max() < 1e-12, f"{mode}: lifted by the clearance"
+    assert np.abs(pelvis_trajectory(joints, "camera", head_rest[0], ground_clearance=0.07) - cam).max() == 0.0
+
+
+def test_ground_clearance_is_the_lowest_joint_above_the_soles():
+    rest = _rest_joints()
+    verts = np.concatenate([rest + [0.0, -0.03, 0.0], rest + [0.0, 0.05, 0.0]])  # soles 3 cm under every joint
+    assert abs(ground_clearance(verts, rest) - 0.03) < 1e-12
+    assert ground_clearance(rest + [0.0, 0.1, 0.0], rest) == 0.0, "never negative"
 
 
 def test_bone_layout_points_bones_along_limbs():

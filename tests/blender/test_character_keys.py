@@ -19,6 +19,7 @@ from blender_addon.blender_io import (  # noqa: E402
 )
 from blender_addon.core import (  # noqa: E402
     CAMERA_TO_BLENDER,
+    PoseTrack,
     SMPL_JOINT_NAMES,
     SMPL_PARENTS,
     SMPL_TO_BLENDER,
@@ -176,6 +177,37 @@ def test_video_track_keys_every_frame_and_sets_fps(fresh_scene, body_model, make
     fresh_scene.frame_set(1)
     head = np.array(ch.armature.pose.bones["pelvis"].head)
     assert np.abs(head[:2]).max() < 1e-5, f"ground_aligned: starts above the origin, pelvis at {head}"
+
+
+def _posed_mesh_min_z(mesh_obj) -> float:
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    evaluated = mesh_obj.evaluated_get(depsgraph)
+    mesh = evaluated.to_mesh()
+    co = np.empty(len(mesh.vertices) * 3, dtype=np.float64)
+    mesh.vertices.foreach_get("co", co)
+    evaluated.to_mesh_clear()
+    world = np.array(mesh_obj.matrix_world)
+    return float((co.reshape(-1, 3) @ world[:3, :3].T + world[:3, 3])[:, 2].min())
+
+
+@pytest.mark.parametrize("mode", ["ground_aligned", "in_place"])
+def test_grounded_modes_put_the_soles_on_the_floor(fresh_scene, body_model, mode):
+    """A person standing upright in the rest pose: the mesh's soles touch z = 0, not the toe joints."""
+    model = dict(body_model)
+    verts = np.array(model["vertices"])
+    feet = np.asarray(model["weights"])[:, [10, 11]].sum(axis=1) > 0.5  # the foot boxes
+    verts[feet, 1] -= 0.06  # soles 6 cm under the foot joints, like a real body's
+    model["vertices"] = verts
+    body = rest_body_from_mapping(model)
+    n = 3
+    track = PoseTrack(frames=np.arange(n), global_orient=np.tile([np.pi, 0.0, 0.0], (n, 1)),
+                      body_pose=np.zeros((n, 23, 3)), betas=np.zeros((n, 10)),
+                      cam_t_full=np.array([[0.1, 0.2, 5.0 + 0.2 * i] for i in range(n)]), focal_length_px=5000.0)
+    ch = build_keyed_character(0, track, body, BuildSettings(fps_source=30.0, root_motion=mode))
+    for frame in (1, 3):
+        fresh_scene.frame_set(frame)
+        low = _posed_mesh_min_z(ch.mesh)
+        assert abs(low) < 1e-4, f"{mode} frame {frame}: lowest vertex at z = {low:.4f} m, expected the floor"
 
 
 def test_video_track_resampled_to_the_scene_rate(fresh_scene, body_model, make_person):
