@@ -132,7 +132,10 @@ class RetargetJob:
         """Largest world-space limb direction error of the baked target, evaluated by Blender at ``frames``.
 
         A limb is a one-to-one bone and the bone of its SMPL child (``upperarm_l`` → ``lowerarm_l``); the check
-        catches what the solver cannot model, such as constraints on unmapped parent bones of the rig.
+        catches what the solver cannot model, such as constraints on unmapped parent bones of the rig. The target
+        limb is expected along its own rest direction carried by the source bone's world delta and the plan's rest
+        alignment, so a rig whose rest proportions differ (hips further apart than SMPL's, a higher spine) is not
+        reported: with several mapped children one rotation cannot align every rest direction.
 
         Returns:
             (error in degrees, "target bone ← SMPL joint" where it is largest); (0.0, "") with no limbs.
@@ -155,10 +158,18 @@ class RetargetJob:
         target_world = sample_source_world(self.target, frames, self.scene)
         self.scene.frame_set(frame_before)
         t_index = {n: i for i, n in enumerate(self.plan.target.names)}
+        align = {single.target: single.align for single in self.plan.singles}
+        s_rot_rest = source_rest.rest_rotations_world()
+        t_heads_rest = self.plan.target.heads_world()
         worst, where = 0.0, ""
         for joint, bone, child, child_bone in limbs:
-            s_dir = world[:, source_rest.index(child), :3, 3] - world[:, source_rest.index(joint), :3, 3]
-            t_dir = target_world[:, t_index[child_bone], :3, 3] - target_world[:, t_index[bone], :3, 3]
+            s, b = source_rest.index(joint), t_index[bone]
+            if b in align:  # the solver's model: D_s(t) · A_b · (target rest limb)
+                rot = world[:, s, :3, :3] / np.linalg.norm(world[:, s, :3, :3], axis=1, keepdims=True)
+                s_dir = (rot @ s_rot_rest[s].T) @ (align[b] @ (t_heads_rest[t_index[child_bone]] - t_heads_rest[b]))
+            else:  # a chain's first bone: along the source limb
+                s_dir = world[:, source_rest.index(child), :3, 3] - world[:, s, :3, 3]
+            t_dir = target_world[:, t_index[child_bone], :3, 3] - target_world[:, b, :3, 3]
             err = np.degrees(np.arctan2(np.linalg.norm(np.cross(s_dir, t_dir), axis=-1),
                                         np.sum(s_dir * t_dir, axis=-1))).max()
             if err > worst:

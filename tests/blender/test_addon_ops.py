@@ -186,7 +186,7 @@ def test_video_mocap_keys_one_character_per_track(addon, addon_prefs, scripted_b
     assert [h["type"] for h in backend.received].count("video_end") == 1
     scene = bpy.context.scene
     assert scene.render.fps == 10 and (scene.frame_start, scene.frame_end) == (1, 10), \
-        f"the range spans both tracks (1..10 and 4..10): fps {scene.render.fps}, range {scene.frame_start}..{scene.frame_end}"
+        f"both tracks (1..10, 4..10): fps {scene.render.fps}, range {scene.frame_start}..{scene.frame_end}"
     assert "TM_video_decode" not in bpy.data.scenes, "the decoding scene is removed"
     arm = bpy.data.objects["TM_track_2"]
     fc = fcurves_of(arm).find('pose.bones["right_knee"].rotation_quaternion', index=1)

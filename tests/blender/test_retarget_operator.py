@@ -214,6 +214,30 @@ def test_verify_measures_the_bake_and_catches_constrained_parents(addon, body_mo
         f"verify should flag the left leg under the constrained parent, got {bad_deg:.2f}° at {bad_where!r}"
 
 
+def test_verify_accepts_rest_proportions_that_differ_from_smpl(addon, body_model):
+    """Mixamo-like hips (thighs wider and higher than SMPL's): a correct bake verifies clean, no "check the map".
+
+    Regression: verify compared raw directions, so the hips' three limbs (one rotation cannot align three rest
+    directions that differ from SMPL's) reported ~25° on a correct map and the operator warned.
+    """
+    from mathutils import Vector
+
+    source, body = make_source(body_model)
+    target, bone_map = make_target(body, "mixamo", "A")
+    inv = target.matrix_world.inverted()
+    bpy.context.view_layer.objects.active = target
+    bpy.ops.object.mode_set(mode="EDIT")
+    for side, sign in (("Left", 1.0), ("Right", -1.0)):
+        bone = target.data.edit_bones[f"mixamorig:{side}UpLeg"]
+        bone.head = inv @ (target.matrix_world @ bone.head + Vector((0.05 * sign, 0.0, 0.06)))
+    bpy.ops.object.mode_set(mode="OBJECT")
+    job = RetargetJob(source, target, bone_map, BakeSettings(frame_start=1, frame_end=N_FRAMES))
+    job.finish()
+    error_deg, where = job.verify([1, 12, 24])
+    assert error_deg < 0.1, f"a clean bake onto other hip proportions verifies within 0.1°, got {error_deg:.2f}° " \
+                            f"at {where}"
+
+
 def test_operator_modal_steps_on_timer_and_esc_cancels(addon, body_model):
     """``TOKENMOCAP_OT_retarget.modal`` itself: TIMER ticks bake chunks, other events pass through, Esc cancels and
     leaves the rig unchanged. The bpy module has no window (no event timers), so ``self`` is a stand-in and the
