@@ -8,12 +8,14 @@ from pathlib import Path
 import bpy
 
 from ..core import PoseTrack, RestBodyData, RootMotionMode, person_pose_from_json, rest_body_from_mapping, stack_track
-from .animate import AnimationSettings, animate_character
+from .animate import AnimationSettings, animate_character, key_visibility
 from .character import Character, build_character
 from .export import ExportSettings, export_character
-from .scene import match_camera, set_frame_range, set_scene_fps
+from .scene import fit_frame_range, match_camera, set_frame_range, set_scene_fps
 
-__all__ = ["BuildSettings", "build_keyed_character", "character_from_person", "export_person_fbx"]
+__all__ = [
+    "BuildSettings", "build_keyed_character", "character_from_person", "export_person_fbx", "fit_video_characters"
+]
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,16 @@ def build_keyed_character(track_id: int, track: PoseTrack, body: RestBodyData, s
     if settings.image_size_wh is not None:
         match_camera(scene, track.focal_length_px, *settings.image_size_wh)
     return character
+
+
+def fit_video_characters(scene: bpy.types.Scene, characters: list[Character]) -> None:
+    """Fit the scene's frame range to every track of a video, then show each character only over its track.
+
+    Call it again whenever characters are added: a track that spanned the old range may not span the new one.
+    """
+    fit_frame_range(scene, [c.armature.animation_data.action for c in characters])
+    for character in characters:
+        key_visibility(character.armature, scene.frame_start, scene.frame_end)
 
 
 def character_from_person(body_model: dict, person: dict, track_id: int = 0,

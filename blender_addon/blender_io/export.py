@@ -4,6 +4,10 @@ FBX defaults follow DESIGN §5: no leaf bones, only the character's own action (
 in the file), no key simplification. The optional T-pose key goes one frame before the animation. Everything the
 export changes in the scene (selection, active object, frame range, current frame, the assigned action) is
 restored in ``finally``.
+
+A video character hidden outside its track (``animate.key_visibility``) is exported whatever the current frame:
+its visibility F-curves and its meshes' visibility drivers are muted and it is shown for the export, then they are
+unmuted and its visibility restored. The visibility keys are not exported.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
+from .animate import restore_visibility, show_for_evaluation
 from .keyframes import CurveKeys, add_keys, channelbag_of
 
 __all__ = ["ExportSettings", "EXPORT_FORMATS", "export_character"]
@@ -126,6 +131,7 @@ def export_character(
     frame_state = (scene.frame_start, scene.frame_end, scene.frame_current)
     action, slot = anim.action, getattr(anim, "action_slot", None)  # no slots before Blender 4.4
     temp_action = None
+    shown: list[tuple] = []
     try:
         start, end = _action_range(arm_obj)
         if settings.tpose_frame:
@@ -136,18 +142,21 @@ def export_character(
                 anim.action_slot = temp_action.slots[slot.identifier]
             start -= 1
             _add_tpose_key(arm_obj, start)
+            if temp_action.use_frame_range:  # a manual range (a video character's track) takes the T-pose key in
+                temp_action.frame_start = start
+        meshes = [c for c in arm_obj.children if c.type == "MESH"] if settings.include_mesh else []
+        shown = show_for_evaluation([arm_obj, *meshes])  # a hidden object is neither selectable nor exported
         for obj in selected:
             obj.select_set(False)
         arm_obj.select_set(True)
-        if settings.include_mesh:
-            for child in arm_obj.children:
-                if child.type == "MESH":
-                    child.select_set(True)
+        for mesh in meshes:
+            mesh.select_set(True)
         view_layer.objects.active = arm_obj
         scene.frame_start, scene.frame_end = start, end
         scene.frame_set(start)
         _run_exporter(fmt, path, start, end)
     finally:
+        restore_visibility(shown)
         anim.action = action
         if slot is not None:
             anim.action_slot = slot

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import bpy
 
-from ..blender_io import BuildSettings, Character, build_keyed_character, fit_frame_range
+from ..blender_io import BuildSettings, Character, build_keyed_character, fit_video_characters
 from ..bridge import BridgeWorker, CurveKeyPair, JobError, check_online_access
 from ..ui.preferences import addon_preferences
 
@@ -88,8 +88,8 @@ def drive_job(context: bpy.types.Context, run: JobRun) -> bool:
             built = [build_keyed_character(r.track_id, r.track, r.body, run.settings) for r in job.handle(event)]
             if built:
                 run.characters.extend(built)
-                if run.settings.fps_source:  # a video: the range spans every track, not the last one built
-                    fit_frame_range(context.scene, [c.armature.animation_data.action for c in run.characters])
+                if run.settings.fps_source:  # a video: the range spans every track; each shows only over its own
+                    fit_video_characters(context.scene, run.characters)
             if job.done:
                 break
         job.pump()

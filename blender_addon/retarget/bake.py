@@ -22,7 +22,7 @@ import bpy
 import numpy as np
 from mathutils import Quaternion
 
-from ..blender_io import CurveKeys, write_action
+from ..blender_io import CurveKeys, restore_visibility, show_for_evaluation, write_action
 from .bone_map import BoneMap, resolve_bone_map
 from .preview import remove_preview
 from .scene import current_basis, rig_rest, sample_source_world
@@ -83,9 +83,11 @@ class RetargetJob:
         if self.done:
             return True
         chunk = self.frames[self._next:self._next + self.settings.chunk_frames]
+        shown = show_for_evaluation([self.source])  # a video character hidden outside its track still poses
         try:
             world = sample_source_world(self.source, chunk, self.scene)
         finally:
+            restore_visibility(shown)
             self.scene.frame_set(self._frame_before)
         if self._root_start is None and self.plan.source_root >= 0:
             self._root_start = world[0, self.plan.source_root, :3, 3].copy()

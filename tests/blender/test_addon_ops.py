@@ -193,6 +193,9 @@ def test_video_mocap_keys_one_character_per_track(addon, addon_prefs, scripted_b
     co = np.empty(len(fc.keyframe_points) * 2, dtype=np.float32)
     fc.keyframe_points.foreach_get("co", co)
     assert co[0::2].tolist() == list(range(4, 11)), f"track 2 keyed at video frames 3..9 + 1, got {co[0::2]}"
+    hide = fcurves_of(arm).find("hide_viewport", index=0)
+    assert hide is not None and len(hide.keyframe_points) == 3, "track 2 (4..10 of 1..10) is hidden before frame 4"
+    assert fcurves_of(bpy.data.objects["TM_track_1"]).find("hide_viewport", index=0) is None, "track 1 spans 1..10"
     result = bpy.ops.tokenmocap.video_mocap(filepath=str(vtest), frame_start=0, frame_end=9, track_ids="7")
     assert result == {"FINISHED"}
     assert "TM_track_7" in _armatures()
