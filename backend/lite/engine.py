@@ -116,14 +116,15 @@ class LiteEngine:
     def __init__(self, detector: str = "auto", models_dir: Path | None = None, python: Path | None = None) -> None:
         from backend.paths import models_dir as default_models_dir
 
-        body = rest_body(models_dir=models_dir if models_dir is not None else default_models_dir())
+        models_dir = models_dir if models_dir is not None else default_models_dir()
+        body = rest_body(models_dir=models_dir)
         self.body_source = body.source
         self.skeleton = make_skeleton(body.joints, body.parents)
         self._detector = None
         if detector not in ("auto", "mediapipe"):
             from backend.vision.detect import make_detector
 
-            self._detector = make_detector(detector)
+            self._detector = make_detector(detector, models_dir)  # <models>/detectors holds torchvision weights
         self._worker = LiteWorker(python)
         self._lock = threading.Lock()  # one request at a time on the worker's pipe
         logger.info("lite engine: mediapipe %s, %s skeleton", self._worker.mediapipe_version, self.body_source)

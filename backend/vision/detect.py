@@ -183,17 +183,22 @@ class HOGDetector:
         return _sorted(boxes, scores[keep])
 
 
-def torchvision_weights_path(models_dir: Path | None = None) -> tuple[str, Path] | None:
-    """(builder name, weights file) of the first torchvision COCO detector whose weights are on disk, else None.
-
-    Looks in ``<models_dir>/detectors/`` and in the torch hub cache (``$TORCH_HOME/hub/checkpoints``).
-    """
+def _torchvision_weight_folders(models_dir: Path | None) -> list[Path]:
     folders = []
     if models_dir is not None:
         folders.append(Path(models_dir) / "detectors")
     torch_home = os.environ.get("TORCH_HOME") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch")
     folders.append(Path(torch_home) / "hub" / "checkpoints")
+    return folders
+
+
+def torchvision_weights_path(models_dir: Path | None = None) -> tuple[str, Path] | None:
+    """(builder name, weights file) of the first torchvision COCO detector whose weights are on disk, else None.
+
+    Looks in ``<models_dir>/detectors/`` and in the torch hub cache (``$TORCH_HOME/hub/checkpoints``).
+    """
+    folders = _torchvision_weight_folders(models_dir)
     for builder, filename in _TORCHVISION_MODELS:
         for folder in folders:
             if (folder / filename).is_file():
@@ -264,9 +269,10 @@ def make_detector(name: str = "auto", models_dir: Path | None = None, device: st
             return TorchvisionDetector(found[0], found[1], device=device)
         if name == "torchvision":
             names = ", ".join(filename for _, filename in _TORCHVISION_MODELS)
+            folders = " and ".join(str(f) for f in _torchvision_weight_folders(models_dir))
             raise FileNotFoundError(
-                f"no torchvision detector weights on disk (looked for {names} in <models>/detectors and the torch hub "
-                "cache). Copy one there, or use --detector hog")
+                f"no torchvision detector weights on disk (looked for {names} in {folders}). Copy one there, or use "
+                "--detector hog")
     if name == "mediapipe" or (name == "auto" and mediapipe_available()[0]):
         log.info("person detector: mediapipe BlazePose (lite worker process)")
         return MediaPipeDetector()
