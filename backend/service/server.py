@@ -119,7 +119,8 @@ class Server:
         try:
             engine = self.engines.get(None)
         except (EngineUnavailable, ValueError, OSError) as e:
-            log.info("no engine preloaded: %s", e)
+            # A warning, not info: requests that name no engine will fail with this same message until it is fixed.
+            log.warning("no engine preloaded (requests that name no engine will fail until this is fixed): %s", e)
             return
         log.info("engine %s preloaded", engine.name)
 

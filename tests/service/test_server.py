@@ -196,6 +196,23 @@ def test_preload_loads_the_default_engine_before_any_request(start_server, make_
     assert client.hello()["loaded_engines"] == ["probe"]
 
 
+def test_failed_preload_is_a_warning_naming_the_fix(start_server, caplog):
+    """`serve --engine tokenhmr` without its files keeps serving, but says loudly (not at INFO) why requests fail."""
+    from backend.engine import EngineUnavailable
+
+    def unavailable(name):
+        raise EngineUnavailable(f"engine {name!r} is unavailable: run: tokenmocap models install PATH")
+
+    with caplog.at_level("INFO", logger="backend.service.server"):
+        start_server(engine_factory=unavailable, preload=True)
+        deadline = time.monotonic() + 10
+        while "no engine preloaded" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+    records = [r for r in caplog.records if "no engine preloaded" in r.getMessage()]
+    assert records and records[0].levelname == "WARNING", [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert "tokenmocap models install" in records[0].getMessage(), records[0].getMessage()
+
+
 def test_hello_answers_while_an_engine_is_loading(start_server, make_client):
     release = threading.Event()
 
