@@ -8,6 +8,7 @@ Each sub-command lives in its own module under ``backend/commands/`` exposing ``
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -51,7 +52,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
-    return int(args._run(args) or 0)
+    from backend.commands._checks import UsageError
+
+    log = logging.getLogger("backend.cli")
+    try:
+        return int(args._run(args) or 0)
+    except UsageError as e:
+        log.error("%s", e)
+        return 2
+    except KeyboardInterrupt:
+        log.warning("cancelled (Ctrl-C); nothing more was written")
+        return 130
+    except OSError as e:
+        # Last resort for a file or folder the command could not read or write (the commands check the paths they
+        # are given first): one line naming the file, not a traceback; -v keeps the traceback for a bug report.
+        log.error("%s", _os_error_message(e), exc_info=args.verbose)
+        return 1
+
+
+def _os_error_message(e: OSError) -> str:
+    if e.filename is None:  # the project's own FileNotFoundError / TimeoutError messages already name the fix
+        return str(e)
+    hint = {
+        errno.ENOENT: "the file or its folder does not exist; check the path",
+        errno.EACCES: "this user may not read or write it; fix the permissions or choose another path",
+        errno.EPERM: "this user may not read or write it; fix the permissions or choose another path",
+        errno.EEXIST: "a file is in the way where a folder is needed; choose another path",
+        errno.ENOTDIR: "a part of the path is a file, not a folder; choose another path",
+        errno.EISDIR: "it is a folder; pass a file name",
+        errno.EROFS: "it is on a read-only file system; choose another path",
+        errno.ENOSPC: "the disk is full; free some space or choose another path",
+    }.get(e.errno, "check the path and its permissions")
+    return f"{e.filename}: {e.strerror or e} ({hint}); run with -v for the traceback"
 
 
 if __name__ == "__main__":

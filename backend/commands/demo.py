@@ -53,7 +53,8 @@ def _load_image(path: Path | None):
 
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
-        raise ValueError(f"--image {path}: not a readable JPEG/PNG image (OpenCV could not decode it)")
+        raise ValueError(f"--image {path}: expected a JPEG or PNG photo, found a file OpenCV cannot decode as an "
+                         "image (another format, or a damaged file); convert it to JPEG/PNG or pass another photo")
     return image, str(path)
 
 
@@ -77,9 +78,13 @@ def run(args: argparse.Namespace) -> int:
     from backend.demo import FBXExportError, draw_preview, export_fbx
     from backend.engine import EngineUnavailable
     from backend.lite import LiteUnavailableError
+    from backend.commands._checks import check_input_file, check_output_folder
     from backend.paths import models_dir
 
     out: Path = args.out
+    if args.image is not None:  # before OpenCV prints its own warning about a missing file
+        check_input_file(args.image, "--image, a JPEG or PNG photo of a person")
+    check_output_folder(out, "--out")  # before the engine loads, not after
     try:
         image, source = _load_image(args.image)
         engine_name, people = _reconstruct(image, args.engine, args.models_dir)
@@ -87,9 +92,10 @@ def run(args: argparse.Namespace) -> int:
         logger.error("%s", e)
         return 1
     if not people:
-        logger.error("no person found in %s by the %s engine", source, engine_name)
+        logger.error("no person found in %s by the %s engine; expected a photo with a person whose head and hips "
+                     "are in view and not tiny in the frame. Pass another --image (or leave --image out for the "
+                     "bundled photo)", source, engine_name)
         return 1
-    out.mkdir(parents=True, exist_ok=True)
     body = rest_body(
         betas=people[0].betas if engine_name != "lite" else None,
         models_dir=args.models_dir if args.models_dir is not None else models_dir(),

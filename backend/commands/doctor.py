@@ -6,6 +6,7 @@ import argparse
 import importlib
 import platform
 import sys
+from pathlib import Path
 
 from backend import __version__
 from backend.install import INSTALLED_FILES, InstallReport, installed_state
@@ -20,7 +21,8 @@ EXPECTED_MODEL_FILES: tuple[tuple[str, str], ...] = tuple((rel, what) for rel, (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser  # no options
+    parser.add_argument("--models-dir", type=Path, default=None,
+                        help="check this models folder (default: the data dir, as the other commands use)")
 
 
 def _version(module_name: str) -> str:
@@ -32,7 +34,6 @@ def _version(module_name: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    del args
     lines = [f"tokenmocap {__version__}", f"python {sys.version.split()[0]} on {platform.platform()}"]
     for name in ("torch", "timm", "smplx", "numpy", "cv2", "zmq"):
         lines.append(f"  {name:<8} {_version(name)}")
@@ -46,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
     except Exception as e:  # torch missing or broken: doctor must still report the rest
         lines.append(f"device: unknown (torch not usable: {e})")
 
-    folder = models_dir()
-    lines.append(f"models directory: {folder}")
+    folder = args.models_dir if args.models_dir is not None else models_dir()
+    lines.append(f"models directory: {folder}"
+                 + ("" if folder.is_dir() else " (does not exist yet: nothing installed)"))
     state = installed_state(folder)
     for rel, what in EXPECTED_MODEL_FILES:
         lines.append(f"  [{'ok' if state.present[rel] else '--'}] {rel:<31} {what}")
@@ -59,6 +61,12 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         lines.append("TokenHMR files present")
+    # The lite engine needs no licensed file: say whether it runs now, since it is what `auto` falls back to.
+    from backend.lite import lite_available
+
+    lite_ok, lite_reason = lite_available()
+    lines.append(f"lite: ready, no licensed files needed ({lite_reason})" if lite_ok else
+                 f"lite: unavailable ({lite_reason})")
     from backend.vision import available_detectors
 
     detectors = available_detectors(folder)

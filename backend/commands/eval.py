@@ -45,6 +45,8 @@ def _task_list(text: str) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from backend.commands._checks import positive_int
+
     parser.add_argument("dataset", choices=DATASETS)
     parser.add_argument("--root", type=Path, required=True, help="the dataset's folder as downloaded")
     parser.add_argument("--split", default=None,
@@ -65,9 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--h36m-regressor", type=Path, default=None,
                         help="J_regressor_h36m.npy (default: <models-dir>/J_regressor_h36m.npy)")
     parser.add_argument("--device", default=None, help="torch device (default: CUDA when available)")
-    parser.add_argument("--batch-size", type=int, default=16,
+    parser.add_argument("--batch-size", type=positive_int, default=16,
                         help="3DPW/EMDB: people per batched forward pass (default 16)")
-    parser.add_argument("--limit", type=int, default=None,
+    parser.add_argument("--limit", type=positive_int, default=None,
                         help="evaluate only the first N samples (3DPW/EMDB) or videos (PoseTrack)")
     video = parser.add_argument_group("3DPW / EMDB through the video path")
     video.add_argument("--video", action="store_true",
@@ -361,12 +363,29 @@ def _run_tokenizer(args: argparse.Namespace, models: Path) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from backend.commands._checks import UsageError, check_input_file, check_output_file
+    from backend.engine import EngineUnavailable
+    from backend.lite import LiteUnavailableError
     from backend.paths import models_dir as default_models_dir
 
     models = args.models_dir or default_models_dir()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    if args.dataset in ("3dpw", "emdb"):
-        return _run_bodies(args, models)
-    if args.dataset == "posetrack":
-        return _run_posetrack(args, models)
-    return _run_tokenizer(args, models)
+    # The dataset folder first: every later message (missing SMPL, regressor, annotations) assumes it is there.
+    if not args.root.is_dir():
+        raise UsageError(f"--root {args.root}: expected the {args.dataset} dataset's folder as downloaded, found "
+                         f"{'a file' if args.root.exists() else 'nothing there'}; pass the folder that holds it "
+                         "(docs/evaluation.md lists each dataset's layout)")
+    check_output_file(args.out, "--out")
+    if args.tokenizer is not None:
+        check_input_file(args.tokenizer, "--tokenizer, a pose tokenizer file (tokenizer.pth)")
+    try:
+        if args.dataset in ("3dpw", "emdb"):
+            return _run_bodies(args, models)
+        if args.dataset == "posetrack":
+            return _run_posetrack(args, models)
+        return _run_tokenizer(args, models)
+    except (FileNotFoundError, ValueError) as e:  # a missing or malformed input file: the message names the fix
+        log.error("%s", e, exc_info=getattr(args, "verbose", False))
+        return 2
+    except (EngineUnavailable, LiteUnavailableError) as e:  # the message names what to install
+        log.error("%s", e)
+        return 1

@@ -15,20 +15,23 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from backend.commands._checks import non_negative_float, non_negative_int, positive_int
+
     parser.add_argument("video", type=Path, help="video file (anything OpenCV decodes: mp4, avi, mov, ...)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (job files, tracks/, summary.json)")
-    parser.add_argument("--resume", action="store_true", help="continue the interrupted job in --out")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the interrupted job in --out (its frame range and engine are kept)")
     parser.add_argument("--engine", default="auto", choices=("auto", "tokenhmr", "hmr2", "lite"))
     parser.add_argument("--detector", default="auto", choices=("auto", "torchvision", "mediapipe", "hog", "full_frame"))
     parser.add_argument("--device", default=None, help="torch device (default: CUDA when available)")
     parser.add_argument("--models-dir", type=Path, default=None)
-    parser.add_argument("--start", type=int, default=0, help="first frame to process")
-    parser.add_argument("--end", type=int, default=None, help="frame to stop before (default: end of video)")
+    parser.add_argument("--start", type=non_negative_int, default=None, help="first frame to process (default 0)")
+    parser.add_argument("--end", type=positive_int, default=None, help="frame to stop before (default: end of video)")
     parser.add_argument("--no-smooth", action="store_true", help="export raw per-frame results (no smoothing)")
     parser.add_argument("--fix-foot-skating", action="store_true",
                         help="correct the root translation while a foot is planted")
-    parser.add_argument("--batch", type=int, default=16, help="most crops per forward pass (across frames)")
-    parser.add_argument("--fsync-interval", type=float, default=0.0, metavar="SECONDS",
+    parser.add_argument("--batch", type=positive_int, default=16, help="most crops per forward pass (across frames)")
+    parser.add_argument("--fsync-interval", type=non_negative_float, default=0.0, metavar="SECONDS",
                         help="fsync the job file at most this often (default 0: every frame; a killed process never "
                              "loses flushed frames, fsync only matters for power loss)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -67,7 +70,43 @@ class _ProgressBar:
         self.stream.flush()
 
 
+def _adopt_job_settings(args: argparse.Namespace) -> None:
+    """``--resume`` without ``--start`` / ``--end`` / ``--engine`` continues with the interrupted job's own, so the
+    plain ``tokenmocap mocap VIDEO --out DIR --resume`` works whatever range and engine the job was started with."""
+    from backend.video.jobs import read_json
+
+    meta_path = args.out / "job.json"
+    if not meta_path.is_file():
+        log.warning("%s holds no job to resume; starting a new one", args.out)
+        return
+    job = read_json(meta_path)
+    options = job.get("options") or {}
+    if args.start is None:
+        args.start = options.get("start_frame")
+    if args.end is None:
+        args.end = options.get("end_frame")
+    if args.engine == "auto" and job.get("engine") in ("tokenhmr", "hmr2", "lite"):
+        args.engine = job["engine"]
+
+
+def _resume_command(args: argparse.Namespace) -> str:
+    """The command line that continues this job (the options that shape its frames, repeated)."""
+    import shlex
+
+    words = ["tokenmocap", "mocap", str(args.video), "--out", str(args.out), "--resume"]
+    for flag, value, default in (("--engine", args.engine, "auto"), ("--detector", args.detector, "auto"),
+                                 ("--device", args.device, None), ("--models-dir", args.models_dir, None),
+                                 ("--batch", args.batch, 16)):
+        if value != default:
+            words += [flag, str(value)]
+    for flag, on in (("--no-smooth", args.no_smooth), ("--fix-foot-skating", args.fix_foot_skating)):
+        if on:
+            words.append(flag)
+    return shlex.join(words)
+
+
 def run(args: argparse.Namespace) -> int:
+    from backend.commands._checks import check_input_file, check_output_folder
     from backend.engine import EngineUnavailable, make_engine
     from backend.lite import LiteUnavailableError
     from backend.paths import models_dir as default_models_dir
@@ -81,26 +120,36 @@ def run(args: argparse.Namespace) -> int:
         skeleton_for_models_dir,
     )
 
-    if args.batch < 1:
-        log.error("--batch must be >= 1; got %d", args.batch)
-        return 2
     # Fail before the (slow) model load on the mistakes we can see now.
+    check_input_file(args.video, "VIDEO, a video file (mp4, avi, mov, ...)")
     if (args.out / "job.json").exists() and not args.resume:
         log.error("%s already holds a job; pass --resume to continue it, or choose another --out", args.out)
         return 2
+    if args.resume:
+        _adopt_job_settings(args)
     try:
-        probe_video(args.video)
+        info = probe_video(args.video)
     except (FileNotFoundError, VideoReadError) as e:
         log.error("%s", e)
         return 2
+    start = args.start or 0
+    if info.frame_count and start >= info.frame_count:
+        log.error("--start %d is past the end of %s, which has %d frames (0-%d); pass a smaller --start",
+                  start, args.video, info.frame_count, info.frame_count - 1)
+        return 2
+    if args.end is not None and args.end <= start:
+        log.error("--end %d must be greater than --start %d (--end is the frame to stop before); got an empty range",
+                  args.end, start)
+        return 2
+    check_output_folder(args.out, "--out")
     models = args.models_dir if args.models_dir is not None else default_models_dir()
     try:
         engine = make_engine(args.engine, models, device=args.device, detector=args.detector, max_batch=args.batch)
-    except (EngineUnavailable, LiteUnavailableError) as e:  # the message names what to install
+    except (EngineUnavailable, LiteUnavailableError, FileNotFoundError) as e:  # the message names what to install
         log.error("%s", e)
         return 2
     skeleton = skeleton_for_models_dir(models)
-    options = JobOptions(start_frame=args.start, end_frame=args.end, smooth=not args.no_smooth,
+    options = JobOptions(start_frame=start, end_frame=args.end, smooth=not args.no_smooth,
                          fix_foot_skating=args.fix_foot_skating, fsync_interval_s=args.fsync_interval,
                          pipeline=PipelineConfig(batch_crops=args.batch))
     bar = None if args.no_progress else _ProgressBar()
@@ -114,8 +163,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
-        log.warning("cancelled; finished frames are saved in %s. Continue with: tokenmocap mocap %s --out %s --resume",
-                    args.out, args.video, args.out)
+        log.warning("cancelled; finished frames are saved in %s. Continue with: %s", args.out, _resume_command(args))
         return 130
     finally:
         close = getattr(engine, "close", None)

@@ -25,13 +25,21 @@ def run(args: argparse.Namespace) -> int:
     from backend.install import INSTALLED_FILES, InstallError, InstallReport, install_models, installed_state
     from backend.paths import models_dir
 
+    from backend.commands._checks import check_output_folder
+
     dest = args.models_dir or models_dir()
     if args.models_command == "list":
+        if dest.exists() and not dest.is_dir():
+            log.error("--models-dir %s is a file; expected the folder `tokenmocap models install` writes into", dest)
+            return 2
         state = installed_state(dest)
         lines = [f"  [{'ok' if state.present[rel] else '--'}] {rel:<28} {INSTALLED_FILES[rel][0]}"
                  for rel in INSTALLED_FILES]
-        print("\n".join([f"models directory: {dest}", *lines, *InstallReport(state=state).lines()[1:]]))
+        header = f"models directory: {dest}" + ("" if dest.is_dir() else " (does not exist yet: nothing installed)")
+        print("\n".join([header, *lines, *InstallReport(state=state).lines()[1:]]))
         return 0
+    if args.path.exists():  # a missing PATH is reported by install_models, before any folder is made
+        check_output_folder(dest, "--models-dir")  # before the (slow) verification and conversion, not after
     try:
         report = install_models(args.path, dest)
     except InstallError as e:

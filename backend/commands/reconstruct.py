@@ -7,6 +7,8 @@ import json
 import logging
 from pathlib import Path
 
+from backend.commands._checks import UsageError
+
 NAME = "reconstruct"
 HELP = "reconstruct the people in one image (in-process, or --server ADDRESS) and write JSON / a preview PNG"
 
@@ -14,17 +16,19 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from backend.commands._checks import box_xyxy, positive_int
+
     parser.add_argument("image", type=Path, help="JPEG or PNG photo")
     parser.add_argument("--out", type=Path, default=None, help="result JSON (default: print to stdout)")
     parser.add_argument("--preview", type=Path, default=None, help="PNG with the mesh/skeleton drawn over the photo")
     parser.add_argument("--server", default=None, help="use a running server at this address instead of in-process")
     parser.add_argument("--engine", default="auto", choices=("auto", "tokenhmr", "hmr2", "lite"))
     parser.add_argument("--detector", default="auto", choices=("auto", "torchvision", "mediapipe", "hog", "full_frame"))
-    parser.add_argument("--box", action="append", default=None, metavar="X1,Y1,X2,Y2",
+    parser.add_argument("--box", action="append", default=None, metavar="X1,Y1,X2,Y2", type=box_xyxy,
                         help="person box in pixels (repeatable); skips detection")
     parser.add_argument("--device", default=None, help="torch device for in-process use")
     parser.add_argument("--models-dir", type=Path, default=None)
-    parser.add_argument("--timeout-ms", type=int, default=120_000, help="server reply timeout")
+    parser.add_argument("--timeout-ms", type=positive_int, default=120_000, help="server reply timeout")
     parser.add_argument("--curve-server-key", type=Path, default=None,
                         help="the encrypted server's public key file (<name>.key)")
     parser.add_argument("--curve-client-secret", type=Path, default=None,
@@ -32,22 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "server's allow-list")
 
 
-def _parse_boxes(values: list[str] | None) -> list[list[float]] | None:
-    if values is None:
-        return None
-    boxes = []
-    for value in values:
-        parts = value.split(",")
-        if len(parts) != 4:
-            raise ValueError(f"--box expects X1,Y1,X2,Y2, got {value!r}")
-        boxes.append([float(p) for p in parts])
-    return boxes
-
-
 def reconstruct_result(args: argparse.Namespace) -> dict:
     """The ``result`` object ({engine, image_size, people}) for the command's arguments."""
     data = args.image.read_bytes()
-    boxes = _parse_boxes(args.box)
+    boxes = args.box
     if args.server:
         from backend.client import Client, ClientCurveKeys
 
@@ -65,7 +57,7 @@ def reconstruct_result(args: argparse.Namespace) -> dict:
     from backend.engine import make_engine
     from backend.vision import decode_image
 
-    image = decode_image(data, image_encoding_of(data))
+    image = decode_image(data, _encoding_of(args.image, data, image_encoding_of))
     engine = make_engine(args.engine, args.models_dir, device=args.device, detector=args.detector)
     try:
         people = engine.reconstruct(image, None if boxes is None else np.asarray(boxes, np.float32))
@@ -77,18 +69,43 @@ def reconstruct_result(args: argparse.Namespace) -> dict:
             "people": [person.to_json() for person in people]}
 
 
-def run(args: argparse.Namespace) -> int:
-    from backend.client import ServerError, ServerUnavailable
-    from backend.engine import EngineUnavailable
+def _encoding_of(path: Path, data: bytes, image_encoding_of) -> str:
+    try:
+        return image_encoding_of(data)
+    except ValueError:
+        raise UsageError(f"{path}: expected a JPEG or PNG photo, found a file that starts with {data[:8]!r} (another "
+                         "format, or not an image despite its name); convert it to JPEG/PNG") from None
 
-    if not args.image.is_file():
-        log.error("image not found: %s", args.image)
-        return 2
+
+def run(args: argparse.Namespace) -> int:
+    from backend.client import ServerError, ServerUnavailable, image_encoding_of
+    from backend.commands._checks import check_endpoint, check_input_file, check_output_file
+    from backend.engine import EngineUnavailable
+    from backend.lite import LiteUnavailableError
+
+    # Everything the user typed is checked before an engine loads or a request leaves.
+    check_input_file(args.image, "IMAGE, a JPEG or PNG photo")
+    _encoding_of(args.image, args.image.read_bytes(), image_encoding_of)
+    if args.server:
+        check_endpoint(args.server, "--server")
+    for option, path in (("--out", args.out), ("--preview", args.preview)):
+        if path is not None:
+            check_output_file(path, option)
+    if args.preview is not None and args.preview.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise UsageError(f"--preview {args.preview}: expected a .png (or .jpg) file name; the suffix picks the "
+                         f"image format. Use e.g. --preview {args.preview.with_suffix('.png')}")
     try:
         result = reconstruct_result(args)
-    except (EngineUnavailable, ServerError, ServerUnavailable, ValueError) as e:
+    except (EngineUnavailable, LiteUnavailableError, ServerError, ServerUnavailable, ValueError) as e:
         log.error("%s", e)
         return 1
+    except FileNotFoundError as e:  # e.g. --detector torchvision without its weights: the message names the fix
+        log.error("%s", e)
+        return 2
+    if not result["people"]:
+        log.warning("no person found in %s by the %s engine (detector %s). If someone is there: pass their box with "
+                    "--box X1,Y1,X2,Y2, or try --detector hog for small people in a wide shot", args.image,
+                    result["engine"], args.detector)
     text = json.dumps(result, indent=1)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

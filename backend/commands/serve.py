@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import signal
 from pathlib import Path
@@ -16,6 +17,8 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from backend.commands._checks import positive_int
+
     parser.add_argument("--address", default=DEFAULT_ADDRESS,
                         help=f"endpoint to bind (default {DEFAULT_ADDRESS}); a non-loopback address needs CURVE keys")
     parser.add_argument("--engine", default="auto", choices=("auto", "tokenhmr", "hmr2", "lite"),
@@ -23,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", default="auto", choices=("auto", "torchvision", "mediapipe", "hog", "full_frame"),
                         help="person detector for images sent without boxes")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
-    parser.add_argument("--max-batch", type=int, default=16, help="most person crops per forward pass")
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--max-batch", type=positive_int, default=16, help="most person crops per forward pass")
+    parser.add_argument("--workers", type=positive_int, default=1,
                         help="worker processes behind the address (e.g. one per GPU); >1 starts a broker")
     parser.add_argument("--worker-devices", default=None,
                         help="comma-separated device per worker, e.g. cuda:0,cuda:1")
@@ -50,6 +53,17 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    import zmq
+
+    from backend.commands._checks import check_endpoint
+
+    check_endpoint(args.address, "--address", bind=True)
+    if args.worker_devices and len(args.worker_devices.split(",")) != args.workers:
+        from backend.commands._checks import UsageError
+
+        raise UsageError(f"--worker-devices {args.worker_devices!r} names {len(args.worker_devices.split(','))} "
+                         f"device(s) for --workers {args.workers}; expected one per worker, e.g. --workers 2 "
+                         "--worker-devices cuda:0,cuda:1")
     try:
         config = config_from_args(args)
         config.check()
@@ -68,6 +82,13 @@ def run(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, lambda *_: runner.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         runner.run()
+    except zmq.ZMQError as e:
+        if e.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise
+        log.error("cannot bind %s: %s. Another `tokenmocap serve` (or another program) may hold that port, or the "
+                  "host is not an address of this machine; stop it, or pass another --address (e.g. "
+                  "tcp://127.0.0.1:5556)", args.address, e.strerror)
+        return 1
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -82,7 +82,8 @@ def _check_resumable(out_dir: Path, job: dict, resume: bool) -> None:
     for key in ("version", "video", "options"):
         if old.get(key) != job.get(key):
             raise JobFileError(f"{meta_path}: cannot resume, '{key}' differs (job has {old.get(key)!r}, this run "
-                               f"{job.get(key)!r}); use a new --out for a different video or frame range")
+                               f"{job.get(key)!r}); to continue the job, resume with its own video and leave out "
+                               "--start/--end; for a different video or frame range, use a new --out")
     # One clip, one engine: mixing engines' frames would make tracks jump (different shapes, cameras, poses).
     if old.get("engine") != job.get("engine"):
         raise JobFileError(f"{meta_path}: cannot resume, the job's frames were made by the {old.get('engine')!r} "

@@ -123,12 +123,13 @@ def test_missing_gendered_model_is_an_error_not_a_fallback(installed, tmp_path):
         bodies("female", np.zeros(3), np.zeros(69), np.zeros(10))
 
 
-def test_missing_regressor_names_the_file(installed, tmp_path):
+def test_missing_regressor_names_the_file(installed, tmp_path, caplog):
     models, smpl_dir = installed
     write_3dpw(tmp_path / "3DPW")
-    with pytest.raises(FileNotFoundError, match="J_regressor_h36m.npy"):
-        cli.main(["eval", "3dpw", "--root", str(tmp_path / "3DPW"), "--models-dir", str(models), "--smpl-dir",
-                  str(smpl_dir), "--h36m-regressor", str(tmp_path / "nope.npy"), "--out", str(tmp_path / "r.json")])
+    rc = cli.main(["eval", "3dpw", "--root", str(tmp_path / "3DPW"), "--models-dir", str(models), "--smpl-dir",
+                   str(smpl_dir), "--h36m-regressor", str(tmp_path / "nope.npy"), "--out", str(tmp_path / "r.json")])
+    assert rc == 2, f"expected exit code 2 for a missing input file, got {rc}"
+    assert "J_regressor_h36m.npy" in caplog.text and "--h36m-regressor" in caplog.text, caplog.text
 
 
 def write_posetrack(root, image_bgr, frames=3, labelled=(0, 2)):
@@ -181,13 +182,23 @@ def test_model_list_is_parsed_and_checked():
         _engine_list("tokenhmr,vibe")
 
 
-def test_posetrack_without_annotations_says_what_is_expected(tmp_path):
-    with pytest.raises(FileNotFoundError, match="annotations/val"):
-        cli.main(["eval", "posetrack", "--root", str(tmp_path), "--models-dir", str(tmp_path), "--out",
-                  str(tmp_path / "r.json")])
+def test_posetrack_without_annotations_says_what_is_expected(tmp_path, caplog):
+    rc = cli.main(["eval", "posetrack", "--root", str(tmp_path), "--models-dir", str(tmp_path), "--out",
+                   str(tmp_path / "r.json")])
+    assert rc == 2 and "annotations/val" in caplog.text, (rc, caplog.text)
 
 
-def test_eval_3dpw_through_the_video_path(installed, tmp_path, capsys):
+def test_nonexistent_dataset_root_is_named_before_any_model_file(tmp_path, caplog):
+    """--root is checked first: a typo in it must not surface as a missing SMPL / regressor file."""
+    rc = cli.main(["eval", "3dpw", "--root", str(tmp_path / "no_3DPW"), "--models-dir", str(tmp_path / "none"),
+                   "--model", "lite", "--out", str(tmp_path / "r.json")])
+    assert rc == 2, f"expected exit code 2, got {rc}"
+    assert "--root" in caplog.text and "no_3DPW" in caplog.text and "found nothing there" in caplog.text, caplog.text
+    assert "SMPL" not in caplog.text and "regressor" not in caplog.text, caplog.text
+    assert "Traceback" not in caplog.text, caplog.text
+
+
+def test_eval_3dpw_through_the_video_path(installed, tmp_path, capsys, caplog):
     models, smpl_dir = installed
     write_3dpw(tmp_path / "3DPW")
     frames = tmp_path / "3DPW" / "imageFiles" / "courtyard_test_00"
@@ -203,5 +214,6 @@ def test_eval_3dpw_through_the_video_path(installed, tmp_path, capsys):
     assert report["protocol"] == "video" and report["num_samples"] == 2 and report["num_missed"] == 0, report
     assert any("streaming video path" in n for n in report["notes"])
     assert "3dpw video" in capsys.readouterr().out
-    with pytest.raises(ValueError, match="--protocol crop30"):
-        cli.main(args + ["--protocol", "crop30"])
+    caplog.clear()
+    assert cli.main(args + ["--protocol", "crop30"]) == 2, "--video with a crop protocol must be refused"
+    assert "--protocol crop30" in caplog.text, caplog.text
