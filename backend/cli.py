@@ -83,7 +83,7 @@ def _os_error_message(e: OSError) -> str:
         errno.EROFS: "it is on a read-only file system; choose another path",
         errno.ENOSPC: "the disk is full; free some space or choose another path",
     }.get(e.errno, "check the path and its permissions")
-    return f"{e.filename}: {e.strerror or e} ({hint}); run with -v for the traceback"
+    return f"{e.filename}: {e.strerror or e} ({hint}); `tokenmocap -v COMMAND ...` shows the traceback"
 
 
 if __name__ == "__main__":
