@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models-dir", type=Path, default=None)
     parser.add_argument("--start", type=non_negative_int, default=None, help="first frame to process (default 0)")
     parser.add_argument("--end", type=positive_int, default=None, help="frame to stop before (default: end of video)")
+    parser.add_argument("--fps", type=_frame_rate, default=None,
+                        help="frame rate to use instead of the file's, e.g. 30000/1001 or 25 (for files that report "
+                             "none or a wrong one)")
     parser.add_argument("--no-smooth", action="store_true", help="export raw per-frame results (no smoothing)")
     parser.add_argument("--fix-foot-skating", action="store_true",
                         help="correct the root translation while a foot is planted")
@@ -35,6 +38,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fsync the job file at most this often (default 0: every frame; a killed process never "
                              "loses flushed frames, fsync only matters for power loss)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def _frame_rate(text: str) -> str:
+    """argparse type: a positive frame rate ('30000/1001', '25', '29.97'), kept as its exact fraction's text."""
+    from backend.video import fps_fraction
+
+    try:
+        return str(fps_fraction(text if "/" in text else float(text)))
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"expected a positive frame rate such as 25, 29.97 or 30000/1001; got "
+                                         f"{text!r}") from None
 
 
 class _ProgressBar:
@@ -85,6 +99,8 @@ def _adopt_job_settings(args: argparse.Namespace) -> None:
         args.start = options.get("start_frame")
     if args.end is None:
         args.end = options.get("end_frame")
+    if args.fps is None and options.get("fps"):
+        args.fps = options["fps"]
     if args.engine == "auto" and job.get("engine") in ("tokenhmr", "hmr2", "lite"):
         args.engine = job["engine"]
 
@@ -96,7 +112,7 @@ def _resume_command(args: argparse.Namespace) -> str:
     words = ["tokenmocap", "mocap", str(args.video), "--out", str(args.out), "--resume"]
     for flag, value, default in (("--engine", args.engine, "auto"), ("--detector", args.detector, "auto"),
                                  ("--device", args.device, None), ("--models-dir", args.models_dir, None),
-                                 ("--batch", args.batch, 16)):
+                                 ("--batch", args.batch, 16), ("--fps", args.fps, None)):
         if value != default:
             words += [flag, str(value)]
     for flag, on in (("--no-smooth", args.no_smooth), ("--fix-foot-skating", args.fix_foot_skating)):
@@ -128,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         _adopt_job_settings(args)
     try:
-        info = probe_video(args.video)
+        info = probe_video(args.video, fps=args.fps)
     except (FileNotFoundError, VideoReadError) as e:
         log.error("%s", e)
         return 2
@@ -150,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     skeleton = skeleton_for_models_dir(models)
     options = JobOptions(start_frame=start, end_frame=args.end, smooth=not args.no_smooth,
-                         fix_foot_skating=args.fix_foot_skating, fsync_interval_s=args.fsync_interval,
+                         fix_foot_skating=args.fix_foot_skating, fsync_interval_s=args.fsync_interval, fps=args.fps,
                          pipeline=PipelineConfig(batch_crops=args.batch))
     bar = None if args.no_progress else _ProgressBar()
     try:

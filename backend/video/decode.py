@@ -83,26 +83,36 @@ def _open(path: Path) -> cv2.VideoCapture:
     return cap
 
 
-def probe_video(path: str | Path) -> VideoInfo:
+def probe_video(path: str | Path, fps: str | float | Fraction | None = None) -> VideoInfo:
     """Opens a video, checks that its first frame decodes, and returns its size, frame rate and frame count.
 
+    Args:
+        path: the video file.
+        fps: the frame rate to use instead of the container's ('30000/1001', 25, ...), for files that report none
+            or a wrong one (variable-rate phone clips).
     Raises:
+        ValueError: ``fps`` is not a positive number or fraction.
         FileNotFoundError: no such file.
         VideoReadError: not a decodable video, or no usable frame rate.
     """
     path = Path(path)
     cap = _open(path)
     try:
-        fps = cap.get(cv2.CAP_PROP_FPS)
+        container_fps = cap.get(cv2.CAP_PROP_FPS)
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         ok, frame = cap.read()
     finally:
         cap.release()
     if not ok or frame is None:
         raise VideoReadError(f"{path}: opened, but its first frame cannot be decoded (corrupt or empty video)")
-    if not fps or not math.isfinite(fps) or fps <= 0:
-        raise VideoReadError(f"{path}: the container reports no frame rate ({fps!r}); pass --fps explicitly")
-    return VideoInfo(path, fps_fraction(float(fps)), max(count, 0), int(frame.shape[1]), int(frame.shape[0]))
+    if fps is not None:
+        rate = fps_fraction(fps)
+    elif not container_fps or not math.isfinite(container_fps) or container_fps <= 0:
+        raise VideoReadError(f"{path}: the container reports no frame rate ({container_fps!r}); give it, e.g. "
+                             "`tokenmocap mocap VIDEO --fps 30000/1001`")
+    else:
+        rate = fps_fraction(float(container_fps))
+    return VideoInfo(path, rate, max(count, 0), int(frame.shape[1]), int(frame.shape[0]))
 
 
 def iter_video_frames(path: str | Path, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:

@@ -46,13 +46,15 @@ class JobOptions:
     smooth: bool = True  # zero-lag smoothing of the exported tracks
     fix_foot_skating: bool = False  # correct the root translation while feet are planted
     fsync_interval_s: float = 0.0  # 0: fsync every frame record; > 0: at most once per interval (see FrameLog)
+    fps: str | None = None  # frame rate instead of the container's ("30000/1001"); None: the container's
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
     def identity(self) -> dict:
         """The options that must not change between a run and its resumption (they change the frame records)."""
-        return {"start_frame": self.start_frame, "end_frame": self.end_frame}
+        identity = {"start_frame": self.start_frame, "end_frame": self.end_frame}
+        return identity | ({"fps": self.fps} if self.fps else {})  # absent unless given: older jobs stay resumable
 
 
 @dataclass
@@ -83,7 +85,7 @@ def _check_resumable(out_dir: Path, job: dict, resume: bool) -> None:
         if old.get(key) != job.get(key):
             raise JobFileError(f"{meta_path}: cannot resume, '{key}' differs (job has {old.get(key)!r}, this run "
                                f"{job.get(key)!r}); to continue the job, resume with its own video and leave out "
-                               "--start/--end; for a different video or frame range, use a new --out")
+                               "--start/--end/--fps; for a different video, frame range or rate, use a new --out")
     # One clip, one engine: mixing engines' frames would make tracks jump (different shapes, cameras, poses).
     if old.get("engine") != job.get("engine"):
         raise JobFileError(f"{meta_path}: cannot resume, the job's frames were made by the {old.get('engine')!r} "
@@ -110,7 +112,7 @@ def run_video_job(video_path: str | Path, out_dir: str | Path, engine: Any, skel
         :class:`JobResult`; ``complete`` is False after a cancel (no tracks are written then).
     """
     out_dir = Path(out_dir)
-    info: VideoInfo = probe_video(video_path)
+    info: VideoInfo = probe_video(video_path, fps=options.fps)
     end = options.end_frame
     if info.frame_count:  # 0 means the container does not say: decode to the end
         end = info.frame_count if end is None else min(end, info.frame_count)

@@ -138,3 +138,46 @@ def test_resume_refuses_frames_from_another_engine(tmp_path):
         run_video_job(clip, out, _NamedEngine("tokenhmr"), skeleton, JobOptions(), resume=True)
     again = run_video_job(clip, out, _NamedEngine("lite"), skeleton, JobOptions(), resume=True)
     assert again.complete and again.frames_resumed == 6 and again.frames_done == 6, again
+
+
+def test_fps_override_replaces_the_containers_rate(tmp_path):
+    clip = tmp_path / "clip.avi"
+    _write_clip(clip, 25.0, n=3)
+    assert probe_video(clip).fps == Fraction(25)
+    assert probe_video(clip, fps="30000/1001").fps == Fraction(30000, 1001)
+    assert probe_video(clip, fps=29.97).fps == Fraction(30000, 1001)
+    with pytest.raises(ValueError, match="frame rate must be positive"):
+        probe_video(clip, fps=0)
+
+
+def test_mocap_fps_option_is_kept_by_the_job_and_its_resume(tmp_path, caplog):
+    """``--fps`` sets the exported frame rate; a plain ``--resume`` keeps it; a bad value is refused at parse time."""
+    import json
+
+    from backend.body import mannequin_rest_body
+    from backend.cli import main
+    from backend.commands import mocap
+    from backend.video import JobOptions, SkeletonModel, run_video_job
+
+    clip = tmp_path / "clip.avi"
+    _write_clip(clip, 25.0, n=6)
+    body = mannequin_rest_body()
+    skeleton = SkeletonModel.from_rest_joints(body.joints, body.parents)
+    out = tmp_path / "job"
+    done = run_video_job(clip, out, _NamedEngine("lite"), skeleton, JobOptions(fps="24000/1001"))
+    summary = json.loads((out / "summary.json").read_text())
+    assert done.complete and summary["fps"] == "24000/1001", summary["fps"]
+    with pytest.raises(JobFileError, match="cannot resume.*leave out --start/--end/--fps"):  # no mixed clocks
+        run_video_job(clip, out, _NamedEngine("lite"), skeleton, JobOptions(), resume=True)
+
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    mocap.add_arguments(parser)
+    args = parser.parse_args([str(clip), "--out", str(out), "--resume"])
+    mocap._adopt_job_settings(args)
+    assert args.fps == "24000/1001", f"--resume must keep the job's --fps, got {args.fps}"
+    assert "--fps 24000/1001" in mocap._resume_command(args), mocap._resume_command(args)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["mocap", str(clip), "--out", str(tmp_path / "x"), "--fps", "fast"])
+    assert exit_info.value.code == 2
