@@ -89,10 +89,14 @@ def test_eval_amass_and_moyo_commands(tokenizer_setup, tmp_path, capsys):
     assert moyo["num_poses"] == 3 and list(moyo["per_dataset_mm"]) == ["MOYO"]
 
 
-def test_tokenizer_is_required_and_loaded_strictly(tokenizer_setup, tmp_path):
+def test_tokenizer_is_required_and_loaded_strictly(tokenizer_setup, tmp_path, caplog):
     tokenizer, smpl_dir, data = tokenizer_setup
-    with pytest.raises(ValueError, match="--tokenizer"):
-        cli.main(["eval", "amass", "--root", str(data), "--smpl-dir", str(smpl_dir), "--out", str(tmp_path / "a.json")])
+    with caplog.at_level("ERROR"):
+        rc = cli.main(["eval", "amass", "--root", str(data), "--smpl-dir", str(smpl_dir), "--out",
+                       str(tmp_path / "a.json")])
+    assert rc == 2, f"a missing --tokenizer is a usage error (exit 2), got {rc}"
+    assert "pass its file with --tokenizer" in caplog.text, caplog.text
+    assert not (tmp_path / "a.json").exists(), "no report without a tokenizer"
     vq = load_pose_vqvae(tokenizer)
     assert not vq.training
     official = read_tokenizer_file(tokenizer)
