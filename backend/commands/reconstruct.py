@@ -36,9 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "server's allow-list")
 
 
-def reconstruct_result(args: argparse.Namespace) -> dict:
-    """The ``result`` object ({engine, image_size, people}) for the command's arguments."""
-    data = args.image.read_bytes()
+def reconstruct_result(args: argparse.Namespace, data: bytes, encoding: str) -> dict:
+    """The ``result`` object ({engine, image_size, people}) for the command's arguments.
+
+    Args:
+        args: the parsed command line.
+        data: the image file's bytes, read once by :func:`run`.
+        encoding: "jpeg" or "png", from the bytes.
+    """
     boxes = args.box
     if args.server:
         from backend.client import Client, ClientCurveKeys
@@ -53,11 +58,10 @@ def reconstruct_result(args: argparse.Namespace) -> dict:
         return {key: reply[key] for key in ("engine", "image_size", "people", "timing_ms")}
     import numpy as np
 
-    from backend.client import image_encoding_of
     from backend.engine import make_engine
     from backend.vision import decode_image
 
-    image = decode_image(data, _encoding_of(args.image, data, image_encoding_of))
+    image = decode_image(data, encoding)
     engine = make_engine(args.engine, args.models_dir, device=args.device, detector=args.detector)
     try:
         people = engine.reconstruct(image, None if boxes is None else np.asarray(boxes, np.float32))
@@ -85,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
 
     # Everything the user typed is checked before an engine loads or a request leaves.
     check_input_file(args.image, "IMAGE, a JPEG or PNG photo")
-    _encoding_of(args.image, args.image.read_bytes(), image_encoding_of)
+    data = args.image.read_bytes()
+    encoding = _encoding_of(args.image, data, image_encoding_of)
     if args.server:
         check_endpoint(args.server, "--server")
     for option, path in (("--out", args.out), ("--preview", args.preview)):
@@ -95,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--preview {args.preview}: expected a .png (or .jpg) file name; the suffix picks the "
                          f"image format. Use e.g. --preview {args.preview.with_suffix('.png')}")
     try:
-        result = reconstruct_result(args)
+        result = reconstruct_result(args, data, encoding)
     except (EngineUnavailable, LiteUnavailableError, ServerError, ServerUnavailable, ValueError) as e:
         log.error("%s", e)
         return 1
